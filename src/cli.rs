@@ -1,0 +1,190 @@
+//! Command-line definitions (clap derive only; no logic here).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::duration::Duration;
+
+/// keygate holds the boot until the keys of encrypted ZFS datasets are loaded.
+///
+/// Pools come up imported but with passphrase keys unloaded, so `zfs mount -a`
+/// skips those datasets and services start against empty directories. keygate
+/// runs before local filesystems are mounted, finds every locked encryption
+/// root with one `zfs get`, gets the keys loaded (by printing the command to
+/// run, by prompting on the consoles, or by waiting for someone to load them),
+/// and only then lets the boot go on.
+#[derive(Debug, Parser)]
+#[command(name = "keygate", version, about, long_about, max_term_width = 100)]
+pub struct Cli {
+    /// The zfs program to run (a name looked up on PATH, or a path).
+    #[arg(long, global = true, value_name = "PATH", default_value = "zfs")]
+    pub zfs: PathBuf,
+
+    /// Kill any zfs call that runs longer than this (e.g. 500ms, 2s, 5m, 1h).
+    #[arg(long, global = true, value_name = "DURATION", default_value = "60s")]
+    pub zfs_timeout: Duration,
+
+    /// Service manager to speak to; detected from NOTIFY_SOCKET (systemd),
+    /// SMF_FMRI (SMF) or RC_SVCNAME (OpenRC) when not given.
+    #[arg(long, global = true, value_name = "MANAGER")]
+    pub service_manager: Option<ServiceManagerArg>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show every encryption root and whether its key is loaded.
+    ///
+    /// Prints one line per encryption root under the targets: its key status,
+    /// key format, key location and the datasets that depend on it. Exits 0
+    /// when every key is available, 1 when any is locked, 2 on a usage,
+    /// configuration or ZFS error. Without targets, every encryption root of
+    /// every imported pool is shown.
+    Check(CheckArgs),
+
+    /// Hold the boot until every key is loaded (run by the service manager).
+    ///
+    /// Finds the locked encryption roots under the targets and, depending on
+    /// --mode, prints the command that fixes it and fails (hint), waits for
+    /// someone to load the keys (wait), or asks for the passphrase on the
+    /// consoles (prompt). When every key is available it signals readiness
+    /// (sd_notify READY=1 under systemd, exit 0 elsewhere).
+    Gate(GateArgs),
+
+    /// Print the service files that run the gate at boot.
+    ///
+    /// systemd: keygate.service. smf: the manifest for `svccfg import`.
+    /// openrc: the init script and its conf.d file. The files shipped in
+    /// units/, smf/ and openrc/ are exactly what this prints with no options.
+    Render(RenderArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Which service manager to render files for.
+    #[arg(value_enum)]
+    pub system: RenderSystem,
+
+    /// Write the files into this directory under their proper names instead
+    /// of printing them.
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+
+    /// SMF service name (the FMRI without svc:/ and instance).
+    #[arg(long, value_name = "NAME", default_value = "system/filesystem/keygate")]
+    pub service_name: String,
+
+    /// Path of the installed keygate binary.
+    #[arg(long, value_name = "PATH", default_value = "/usr/sbin/keygate")]
+    pub binary: PathBuf,
+
+    /// Gate mode written into the service files (default: leave keygate's own default).
+    #[arg(long, value_enum)]
+    pub mode: Option<Mode>,
+
+    /// Console to prompt on (repeatable).
+    #[arg(long = "console", value_name = "PATH")]
+    pub consoles: Vec<PathBuf>,
+
+    /// Give up waiting after this long.
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<Duration>,
+
+    /// What to do when --timeout expires.
+    #[arg(long, value_enum, requires = "timeout")]
+    pub on_timeout: Option<OnTimeout>,
+
+    /// Datasets to gate (default: every imported pool).
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RenderSystem {
+    Systemd,
+    Smf,
+    Openrc,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Datasets to check, recursively (default: every imported pool).
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct GateArgs {
+    /// How to get the keys loaded.
+    ///
+    /// hint: print the command that loads the keys and fail, so the service
+    /// manager holds the boot. wait: print that command, then wait until
+    /// someone loads the keys. prompt: ask for the passphrase on the consoles.
+    /// auto: prompt where a console can be opened, else wait.
+    #[arg(long, value_enum, default_value_t = Mode::Auto)]
+    pub mode: Mode,
+
+    /// Console to write the hint to and prompt on (repeatable).
+    ///
+    /// Default for the hint: /dev/msglog under SMF when it exists, else
+    /// /dev/console. Default for prompts: every console the kernel lists in
+    /// /sys/class/tty/console/active.
+    #[arg(long = "console", value_name = "PATH")]
+    pub consoles: Vec<PathBuf>,
+
+    /// How often to re-read the key status while waiting.
+    #[arg(long, value_name = "DURATION", default_value = "1s")]
+    pub poll_interval: Duration,
+
+    /// Give up waiting after this long (default: wait forever).
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<Duration>,
+
+    /// What to do when --timeout expires: fail the service, or let the boot
+    /// continue without the locked datasets.
+    #[arg(long, value_enum, default_value_t = OnTimeout::Fail, requires = "timeout")]
+    pub on_timeout: OnTimeout,
+
+    /// Passphrase attempts per console before it stops prompting (0: unlimited).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub tries: u32,
+
+    /// Datasets to gate, recursively (default: every imported pool).
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Prompt where a console can be opened, else wait.
+    Auto,
+    /// Ask for the passphrase on the consoles.
+    Prompt,
+    /// Print the command to run, then wait until the keys are loaded.
+    Wait,
+    /// Print the command to run and fail.
+    Hint,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnTimeout {
+    /// Exit with failure; the service manager holds the boot.
+    Fail,
+    /// Exit successfully; the boot continues without the locked datasets.
+    Continue,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ServiceManagerArg {
+    Systemd,
+    Smf,
+    Openrc,
+    None,
+}

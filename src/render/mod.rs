@@ -1,0 +1,1 @@
+//! Service files for systemd, SMF and OpenRC, rendered from one place.

@@ -1,0 +1,1 @@
+//! Terminal handling (raw no-echo line entry, restore on every exit).
