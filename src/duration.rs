@@ -84,7 +84,16 @@ mod tests {
 
     #[test]
     fn rejects_bad_input_with_a_reason() {
-        for bad in ["", "5", "s", "1.5s", "-1s", "3d", "2 s x", "99999999999999999999s"] {
+        for bad in [
+            "",
+            "5",
+            "s",
+            "1.5s",
+            "-1s",
+            "3d",
+            "2 s x",
+            "99999999999999999999s",
+        ] {
             let err = bad.parse::<Duration>().unwrap_err();
             assert!(err.contains(&format!("'{bad}'")), "{bad}: {err}");
         }

@@ -3,8 +3,18 @@
 //! The binary in `main.rs` only parses the command line and maps errors to exit
 //! codes; everything else lives here so integration tests can reach it.
 
+pub mod app;
+pub mod check;
 pub mod cli;
 pub mod duration;
+pub mod gate;
+pub mod host;
+pub mod json;
+pub mod plan;
 pub mod render;
+pub mod report;
 pub mod secret;
+pub mod service;
+pub mod signals_bridge;
 pub mod terminal;
+pub mod zfs;

@@ -1,0 +1,65 @@
+//! Where the gate's messages go: stderr always (in the service manager's
+//! style), and the consoles for what the person at the machine must read.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+
+use crate::service::{Level, Manager};
+
+pub struct Reporter {
+    manager: Manager,
+    consoles: Vec<PathBuf>,
+}
+
+impl Reporter {
+    pub fn new(manager: Manager, consoles: Vec<PathBuf>) -> Reporter {
+        Reporter { manager, consoles }
+    }
+
+    pub fn manager(&self) -> &Manager {
+        &self.manager
+    }
+
+    pub fn info(&self, text: &str) {
+        eprintln!("{}", self.manager.format_message(Level::Info, text));
+    }
+
+    pub fn warn(&self, text: &str) {
+        eprintln!("{}", self.manager.format_message(Level::Warning, text));
+    }
+
+    pub fn error(&self, text: &str) {
+        eprintln!("{}", self.manager.format_message(Level::Error, text));
+    }
+
+    /// Write lines to stderr and to every console.
+    pub fn announce(&self, lines: &[String]) {
+        for l in lines {
+            self.info(l);
+        }
+        for path in &self.consoles {
+            if let Err(e) = write_console(path, lines) {
+                self.warn(&format!("cannot write to console {}: {e}", path.display()));
+            }
+        }
+    }
+}
+
+/// Write to a console without ever blocking the gate: opened non-blocking,
+/// and a console that stalls (flow control, no carrier) loses the message
+/// rather than holding the boot.
+fn write_console(path: &PathBuf, lines: &[String]) -> std::io::Result<()> {
+    let mut f = OpenOptions::new()
+        .append(true)
+        .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
+        .open(path)?;
+    let mut text = String::new();
+    for l in lines {
+        text.push_str("keygate: ");
+        text.push_str(l);
+        text.push('\n');
+    }
+    f.write_all(text.as_bytes())
+}

@@ -1,0 +1,11 @@
+//! Running the `zfs` program: one module per invocation keygate makes.
+//!
+//! Every call goes through [`Zfs::run`]: an argument list (never a shell), a
+//! hard timeout after which the call's whole process group is killed, and the
+//! call's stderr carried in the error.
+
+mod command;
+pub mod get;
+// pub mod load_key; (enabled once secret.rs lands)
+
+pub use command::{CallOutput, Zfs, ZfsError};
