@@ -5,7 +5,9 @@ use std::sync::mpsc;
 
 use crate::check;
 use crate::cli::{CheckArgs, Cli, Command};
-use crate::gate::{self, Context, Event};
+use crate::gate::{self, Context, Event, Outcome};
+use crate::signals::{self, SignalEvent};
+use nix::sys::signal::Signal;
 use crate::host::Host;
 use crate::report::Reporter;
 use crate::service::{Environment, Manager};
@@ -19,12 +21,18 @@ pub fn run(cli: Cli, env: &Environment) -> i32 {
         Command::Gate(args) => {
             let ctx = Context {
                 zfs,
-                manager,
+                manager: manager.clone(),
                 host: Host::from_process(),
             };
             let (tx, rx) = mpsc::channel::<Event>();
-            crate::signals_bridge::start(tx);
-            gate::run(&ctx, &args, rx)
+            forward_signals(tx.clone(), &manager);
+            match gate::run(&ctx, &args, rx, tx) {
+                Outcome::Exit(code) => code,
+                Outcome::Signal(sig) => match Signal::try_from(sig) {
+                    Ok(sig) => signals::terminate_by(sig),
+                    Err(_) => 1,
+                },
+            }
         }
         Command::Render(args) => match render_pending(&args) {
             Ok(()) => 0,
@@ -59,4 +67,31 @@ fn run_check(zfs: &Zfs, manager: &Manager, args: &CheckArgs) -> i32 {
 
 fn render_pending(_a: &crate::cli::RenderArgs) -> anyhow::Result<()> {
     anyhow::bail!("render: pending")
+}
+
+/// Signals reach the gate as events (the signal thread restores terminals
+/// itself before anything else).
+fn forward_signals(events: mpsc::Sender<Event>, manager: &Manager) {
+    let (tx, rx) = mpsc::channel::<SignalEvent>();
+    if let Err(e) = signals::spawn(tx) {
+        Reporter::new(manager.clone(), vec![])
+            .warn(&format!("cannot handle signals: {e}"));
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("signal-events".into())
+        .spawn(move || {
+            for ev in rx {
+                let ev = match ev {
+                    SignalEvent::Recheck => Event::Recheck,
+                    SignalEvent::Terminate(sig) => Event::Terminate(sig as i32),
+                };
+                if events.send(ev).is_err() {
+                    break;
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        Reporter::new(manager.clone(), vec![]).warn(&format!("cannot handle signals: {e}"));
+    }
 }

@@ -15,6 +15,6 @@ pub mod render;
 pub mod report;
 pub mod secret;
 pub mod service;
-pub mod signals_bridge;
+pub mod signals;
 pub mod terminal;
 pub mod zfs;

@@ -1,25 +1,43 @@
 //! The gate: find the locked roots, get their keys loaded, signal readiness.
 
+mod attempt;
+mod board;
+pub mod console_source;
+pub mod consoles;
 mod hint;
-mod wait;
+mod session;
 
 use std::path::PathBuf;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, Sender};
 
 use crate::cli::{GateArgs, Mode};
 use crate::host::Host;
 use crate::plan::Plan;
 use crate::report::Reporter;
+use crate::secret::Secret;
 use crate::service::Manager;
+use crate::terminal::Console;
 use crate::zfs::{self, Zfs, ZfsError};
+
+pub use attempt::Attempt;
+pub use console_source::Reply;
+use session::{End, Session};
 
 /// Something the gate must react to besides the passage of time.
 #[derive(Debug)]
 pub enum Event {
     /// Re-read the key state now (SIGUSR1).
     Recheck,
-    /// Stop waiting and exit (SIGTERM, SIGINT, ...): the signal number.
+    /// Stop and exit (SIGTERM, SIGINT, ...): the signal number.
     Terminate(i32),
+    /// A passphrase from a source (a console, ...); the answer goes to `reply`.
+    Passphrase {
+        source: String,
+        secret: Secret,
+        reply: Sender<Reply>,
+    },
+    /// A source stopped (hung up, Ctrl-D, out of tries).
+    SourceEnded { source: String, reason: String },
 }
 
 /// Everything a gate run needs from outside.
@@ -29,44 +47,174 @@ pub struct Context {
     pub host: Host,
 }
 
+/// How a gate run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exit with this code.
+    Exit(i32),
+    /// A terminating signal arrived while a terminal was in use: after
+    /// cleanup the process must die by it.
+    Signal(i32),
+}
+
 /// Read the plan with the one batched zfs call.
 pub fn read_plan(zfs: &Zfs, targets: &[String]) -> Result<Plan, ZfsError> {
     zfs::get::read(zfs, targets).map(|d| Plan::from_datasets(&d))
 }
 
-/// Run the gate and return the process exit code.
-pub fn run(ctx: &Context, args: &GateArgs, events: Receiver<Event>) -> i32 {
+/// Run the gate. `events` carries signals (and, once sources run, their
+/// passphrases); `events_tx` is its sending side, for the sources.
+pub fn run(
+    ctx: &Context,
+    args: &GateArgs,
+    events: Receiver<Event>,
+    events_tx: Sender<Event>,
+) -> Outcome {
     let reporter = Reporter::new(ctx.manager.clone(), hint_consoles(ctx, args));
-    let plan = match read_plan(&ctx.zfs, &args.targets) {
+    let mut plan = match read_plan(&ctx.zfs, &args.targets) {
         Ok(p) => p,
         Err(e) => {
             reporter.error(&e.to_string());
             ctx.manager.status(&format!("Failed: {e}"));
-            return if e.is_configuration() {
+            return Outcome::Exit(if e.is_configuration() {
                 ctx.manager.exit_config()
             } else {
                 ctx.manager.exit_locked()
-            };
+            });
         }
     };
     if plan.all_available() {
         let msg = hint::all_loaded(&plan);
         reporter.info(&msg);
         ctx.manager.ready(&msg);
-        return 0;
+        return Outcome::Exit(0);
     }
-    match args.mode {
-        Mode::Hint => {
-            let locked = plan.locked_names();
-            reporter.announce(&hint::hold_lines(&plan, &ctx.manager.fix_command(&locked)));
-            ctx.manager
-                .status(&format!("Keys not loaded: {}", locked.join(", ")));
-            ctx.manager.exit_locked()
-        }
-        Mode::Wait | Mode::Prompt | Mode::Auto => {
-            wait::Waiter::new(ctx, args, &reporter, events).run(plan)
+    if args.mode == Mode::Hint {
+        let locked = plan.locked_names();
+        reporter.announce(&hint::hold_lines(&plan, &ctx.manager.fix_command(&locked)));
+        ctx.manager
+            .status(&format!("Keys not loaded: {}", locked.join(", ")));
+        return Outcome::Exit(ctx.manager.exit_locked());
+    }
+
+    for warning in crate::secret::harden_process() {
+        reporter.warn(&warning);
+    }
+    load_key_files(ctx, args, &reporter, &mut plan);
+    if plan.all_available() {
+        let msg = hint::all_loaded(&plan);
+        reporter.info(&format!("{msg}; continuing the boot"));
+        ctx.manager.ready(&msg);
+        return Outcome::Exit(0);
+    }
+
+    let mut session = Session {
+        ctx,
+        args,
+        reporter: &reporter,
+        events,
+        board: None,
+        consoles: Vec::new(),
+        prompted: false,
+    };
+    if args.mode != Mode::Wait {
+        start_prompts(ctx, args, &reporter, &plan, &mut session, events_tx);
+    }
+    match session.run(plan) {
+        End::Exit(code) => Outcome::Exit(code),
+        End::Signal(sig) => Outcome::Signal(sig),
+    }
+}
+
+/// Roots whose key lives in a file (or at a URL) are loaded first, without
+/// asking anyone. A failure is shown; a passphrase root then joins the prompt.
+fn load_key_files(ctx: &Context, args: &GateArgs, reporter: &Reporter, plan: &mut Plan) {
+    let from_files: Vec<_> = plan
+        .locked()
+        .filter(|r| r.loads_from_location())
+        .collect();
+    if from_files.is_empty() {
+        return;
+    }
+    let result = attempt::from_locations(&ctx.zfs, &from_files);
+    for root in &result.opened {
+        reporter.info(&format!("loaded the key of {root} from its keylocation"));
+    }
+    for root in &result.rejected {
+        reporter.warn(&format!(
+            "the key file of {root} holds the wrong key; it will be asked for"
+        ));
+    }
+    for (root, why) in &result.failed {
+        reporter.warn(&format!(
+            "cannot load the key of {root} from its keylocation: {why}"
+        ));
+    }
+    match read_plan(&ctx.zfs, &args.targets) {
+        Ok(p) => *plan = p,
+        Err(e) => reporter.warn(&e.to_string()),
+    }
+}
+
+/// Open the consoles and start one prompting thread per console. Consoles
+/// that cannot be opened are reported and left out; with none left the
+/// gate waits.
+fn start_prompts(
+    ctx: &Context,
+    args: &GateArgs,
+    reporter: &Reporter,
+    plan: &Plan,
+    session: &mut Session<'_>,
+    events_tx: Sender<Event>,
+) {
+    let roots = session::typed_roots(plan);
+    if roots.is_empty() {
+        reporter.info("no locked root takes a typed passphrase; waiting for the keys instead");
+        return;
+    }
+    let paths = consoles::prompt_consoles(&ctx.host, &args.consoles);
+    let mut opened = Vec::new();
+    for path in &paths {
+        match Console::open(path) {
+            Ok(c) => opened.push(c),
+            Err(e) => {
+                if args.mode == Mode::Prompt {
+                    reporter.warn(&format!("{e}; not prompting there"));
+                } else {
+                    reporter.info(&format!("{e}; not prompting there"));
+                }
+            }
         }
     }
+    if opened.is_empty() {
+        reporter.warn("no console could be opened to prompt on; waiting for the keys instead");
+        return;
+    }
+    let board = match board::Board::new(roots) {
+        Ok(b) => b,
+        Err(e) => {
+            reporter.warn(&format!("cannot start prompting: {e}; waiting for the keys instead"));
+            return;
+        }
+    };
+    for console in opened {
+        let name = console.name().to_string();
+        match console_source::spawn(console, board.clone(), events_tx.clone(), args.tries) {
+            Ok(source) => session.consoles.push(source),
+            Err(e) => reporter.warn(&format!("cannot prompt on {name}: {e}")),
+        }
+    }
+    if session.consoles.is_empty() {
+        return;
+    }
+    let names: Vec<&str> = session.consoles.iter().map(|c| c.name.as_str()).collect();
+    reporter.info(&format!(
+        "asking for the passphrase of {} on {}",
+        plan.locked_names().join(", "),
+        names.join(", ")
+    ));
+    session.board = Some(board);
+    session.prompted = true;
 }
 
 /// Where hints are written: `--console` paths, else under SMF `/dev/msglog`

@@ -1,6 +1,6 @@
 //! Spawning `zfs` with a timeout, capturing its output, feeding its stdin.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -268,12 +268,4 @@ fn spawn_reader(mut src: impl Read + Send + 'static, limit: usize) -> Reader {
 
 fn join_reader(r: Reader) -> Vec<u8> {
     r.join().unwrap_or_default()
-}
-
-/// Write all of `parts` to a child's stdin.
-pub fn write_parts(stdin: &mut ChildStdin, parts: &[&[u8]]) -> io::Result<()> {
-    for p in parts {
-        stdin.write_all(p)?;
-    }
-    stdin.flush()
 }

@@ -51,7 +51,7 @@ pub fn with_passphrase(
 ) -> Result<LoadOutcome, ZfsError> {
     let argv = ["load-key", "-L", "prompt", root];
     let feed = |stdin: &mut std::process::ChildStdin| {
-        super::command::write_parts(stdin, &[passphrase.expose(), b"\n"])
+        crate::secret::write_secret_line(&*stdin, passphrase)
     };
     let out = zfs.run(&argv, Some(&feed))?;
     Ok(classify(out.code(), &out.stderr))

@@ -6,6 +6,6 @@
 
 mod command;
 pub mod get;
-// pub mod load_key; (enabled once secret.rs lands)
+pub mod load_key;
 
 pub use command::{CallOutput, Zfs, ZfsError};

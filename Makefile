@@ -1,0 +1,98 @@
+# keygate: build, check and install.
+#
+#   make                      build the release binary and the docs
+#   make check                run the tests (the README's `cargo test --locked`)
+#   make install              install everything under $(DESTDIR)
+#   make install INIT=openrc  only the OpenRC files besides the binary and docs
+#   make uninstall            remove what `make install` put in place
+#
+# keygate runs before local file systems are mounted, so it lives on the
+# root file system: PREFIX is /usr and the binary goes to /usr/sbin, which is
+# also the path the shipped service files name. Installing elsewhere
+# (PREFIX=/usr/local, SBINDIR=...) rewrites that one path in the installed
+# copies; nothing else in the service files is templated here.
+
+PREFIX ?= /usr
+SBINDIR ?= $(PREFIX)/sbin
+SYSCONFDIR ?= /etc
+MANDIR ?= $(PREFIX)/share/man
+# Debian keeps system units in /lib/systemd/system (its systemd.pc says so).
+SYSTEMDUNITDIR ?= /lib/systemd/system
+SMFMANIFESTDIR ?= /lib/svc/manifest/system/filesystem
+INITDDIR ?= $(SYSCONFDIR)/init.d
+CONFDDIR ?= $(SYSCONFDIR)/conf.d
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+# Debian's zsh also reads $(PREFIX)/share/zsh/vendor-completions.
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+# Which service manager files to install: any of systemd smf openrc.
+INIT ?= systemd smf openrc
+
+CARGO ?= cargo
+CARGO_TARGET_DIR ?= target
+RELEASE_BIN := $(CARGO_TARGET_DIR)/release/keygate
+DOCDIR := $(CARGO_TARGET_DIR)/docs
+INSTALL ?= install
+# The shipped files name /usr/sbin/keygate; installed copies name $(SBINDIR).
+SET_BINARY := sed -e 's|/usr/sbin/keygate|$(SBINDIR)/keygate|g'
+
+export CARGO_TARGET_DIR
+
+.PHONY: all build docs check test fmt lint install uninstall \
+	install-bin install-docs install-systemd install-smf install-openrc
+
+all: build docs
+
+build:
+	$(CARGO) build --release --locked
+
+# Man pages and completions come from the clap definitions (examples/gen-docs.rs);
+# keeping them out of the binary keeps clap_mangen and clap_complete out too.
+docs:
+	$(CARGO) run --locked --example gen-docs -- $(DOCDIR)
+
+check test:
+	$(CARGO) test --locked
+
+fmt:
+	$(CARGO) fmt --all
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+install: install-bin install-docs $(addprefix install-,$(INIT))
+
+install-bin:
+	$(INSTALL) -Dm755 $(RELEASE_BIN) $(DESTDIR)$(SBINDIR)/keygate
+
+install-docs:
+	$(INSTALL) -Dm644 -t $(DESTDIR)$(MANDIR)/man8 $(DOCDIR)/man/*.8
+	$(INSTALL) -Dm644 $(DOCDIR)/completions/keygate.bash $(DESTDIR)$(BASHCOMPDIR)/keygate
+	$(INSTALL) -Dm644 -t $(DESTDIR)$(ZSHCOMPDIR) $(DOCDIR)/completions/_keygate
+	$(INSTALL) -Dm644 -t $(DESTDIR)$(FISHCOMPDIR) $(DOCDIR)/completions/keygate.fish
+
+install-systemd:
+	$(INSTALL) -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	$(SET_BINARY) units/keygate.service > $(DESTDIR)$(SYSTEMDUNITDIR)/keygate.service
+	chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/keygate.service
+
+install-smf:
+	$(INSTALL) -d $(DESTDIR)$(SMFMANIFESTDIR)
+	$(SET_BINARY) smf/keygate.xml > $(DESTDIR)$(SMFMANIFESTDIR)/keygate.xml
+	chmod 444 $(DESTDIR)$(SMFMANIFESTDIR)/keygate.xml
+
+install-openrc:
+	$(INSTALL) -d $(DESTDIR)$(INITDDIR) $(DESTDIR)$(CONFDDIR)
+	$(SET_BINARY) openrc/keygate > $(DESTDIR)$(INITDDIR)/keygate
+	chmod 755 $(DESTDIR)$(INITDDIR)/keygate
+	$(INSTALL) -Dm644 openrc/keygate.confd $(DESTDIR)$(CONFDDIR)/keygate
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/keygate
+	rm -f $(DESTDIR)$(MANDIR)/man8/keygate.8 $(DESTDIR)$(MANDIR)/man8/keygate-*.8
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/keygate $(DESTDIR)$(ZSHCOMPDIR)/_keygate \
+		$(DESTDIR)$(FISHCOMPDIR)/keygate.fish
+	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/keygate.service
+	rm -f $(DESTDIR)$(SMFMANIFESTDIR)/keygate.xml
+	rm -f $(DESTDIR)$(INITDDIR)/keygate $(DESTDIR)$(CONFDDIR)/keygate

@@ -1,0 +1,66 @@
+//! Trying keys: one `zfs load-key` per root, all roots at once.
+
+use std::thread;
+
+use crate::plan::Root;
+use crate::secret::Secret;
+use crate::zfs::Zfs;
+use crate::zfs::load_key::{self, LoadOutcome};
+
+/// What one passphrase (or one round of key-file loads) achieved.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// Roots whose key is now loaded (by this attempt, or meanwhile by
+    /// someone else: zfs said it was already loaded).
+    pub opened: Vec<String>,
+    /// Roots that rejected the key as incorrect.
+    pub rejected: Vec<String>,
+    /// Roots where the attempt failed for another reason, with zfs's words.
+    pub failed: Vec<(String, String)>,
+}
+
+impl Attempt {
+    fn record(&mut self, root: &str, outcome: Result<LoadOutcome, String>) {
+        match outcome {
+            Ok(LoadOutcome::Loaded | LoadOutcome::AlreadyLoaded) => self.opened.push(root.into()),
+            Ok(LoadOutcome::Incorrect) => self.rejected.push(root.into()),
+            Ok(LoadOutcome::Failed(why)) | Err(why) => self.failed.push((root.into(), why)),
+        }
+    }
+}
+
+/// Try `passphrase` on every root in `roots`, in parallel.
+pub fn passphrase(zfs: &Zfs, roots: &[String], passphrase: &Secret) -> Attempt {
+    run_all(roots, |root| {
+        load_key::with_passphrase(zfs, root, passphrase).map_err(|e| e.to_string())
+    })
+}
+
+/// Load each root's key from its own keylocation (file or URL), in parallel.
+pub fn from_locations(zfs: &Zfs, roots: &[&Root]) -> Attempt {
+    let names: Vec<String> = roots.iter().map(|r| r.name.clone()).collect();
+    run_all(&names, |root| {
+        load_key::from_location(zfs, root).map_err(|e| e.to_string())
+    })
+}
+
+fn run_all<F>(roots: &[String], load: F) -> Attempt
+where
+    F: Fn(&str) -> Result<LoadOutcome, String> + Sync,
+{
+    let outcomes: Vec<Result<LoadOutcome, String>> = thread::scope(|s| {
+        let handles: Vec<_> = roots.iter().map(|r| s.spawn(|| load(r))).collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("the load attempt crashed".to_string()))
+            })
+            .collect()
+    });
+    let mut attempt = Attempt::default();
+    for (root, outcome) in roots.iter().zip(outcomes) {
+        attempt.record(root, outcome);
+    }
+    attempt
+}

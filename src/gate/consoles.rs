@@ -1,0 +1,64 @@
+//! Which consoles to prompt on.
+
+use std::path::PathBuf;
+
+use crate::host::Host;
+
+/// `--console` paths when given; else every console the kernel lists as
+/// active in /sys/class/tty/console/active (as /dev/NAME); else /dev/console.
+pub fn prompt_consoles(host: &Host, explicit: &[PathBuf]) -> Vec<PathBuf> {
+    if !explicit.is_empty() {
+        return explicit.to_vec();
+    }
+    let active = std::fs::read_to_string(host.path("/sys/class/tty/console/active"))
+        .unwrap_or_default();
+    let from_kernel = parse_active(&active)
+        .into_iter()
+        .map(|name| host.path(&format!("/dev/{name}")))
+        .collect::<Vec<_>>();
+    if from_kernel.is_empty() {
+        vec![host.path("/dev/console")]
+    } else {
+        from_kernel
+    }
+}
+
+/// Console names from the sysfs file: whitespace separated, each a plain
+/// device name (anything with a path separator or a leading dot is ignored).
+pub fn parse_active(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for name in text.split_whitespace() {
+        let sane = !name.starts_with('.') && !name.contains('/');
+        if sane && !names.iter().any(|n| n == name) {
+            names.push(name.to_string());
+        }
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn active_consoles() {
+        assert_eq!(parse_active("tty0 ttyS1\n"), vec!["tty0", "ttyS1"]);
+        assert_eq!(parse_active("ttyS1 ttyS1 ../x .."), vec!["ttyS1"]);
+        assert!(parse_active("").is_empty());
+    }
+
+    #[test]
+    fn falls_back_to_dev_console() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = Host::new(dir.path());
+        assert_eq!(prompt_consoles(&host, &[]), vec![dir.path().join("dev/console")]);
+        std::fs::create_dir_all(dir.path().join("sys/class/tty/console")).unwrap();
+        std::fs::write(dir.path().join("sys/class/tty/console/active"), "tty0 ttyS1\n").unwrap();
+        assert_eq!(
+            prompt_consoles(&host, &[]),
+            vec![dir.path().join("dev/tty0"), dir.path().join("dev/ttyS1")]
+        );
+        let explicit = vec![PathBuf::from("/dev/ttyS2")];
+        assert_eq!(prompt_consoles(&host, &explicit), explicit);
+    }
+}

@@ -1,0 +1,331 @@
+//! The gate's loop: wait for events (passphrases from the consoles, signals,
+//! the end of a source) and for the next poll, keepalive or timeout. Sleeps
+//! between them; no busy loop.
+
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use crate::cli::{GateArgs, OnTimeout};
+use crate::plan::Plan;
+use crate::report::Reporter;
+use crate::secret::Secret;
+
+use super::attempt;
+use super::board::{Board, name_list};
+use super::console_source::{ConsoleSource, Reply};
+use super::{Context, Event, hint, read_plan};
+
+/// How long consoles get to restore themselves and print their last line
+/// once the gate is done.
+const CONSOLE_WIND_DOWN: Duration = Duration::from_secs(2);
+
+pub struct Session<'a> {
+    pub ctx: &'a Context,
+    pub args: &'a GateArgs,
+    pub reporter: &'a Reporter,
+    pub events: Receiver<Event>,
+    /// Present while consoles are prompting.
+    pub board: Option<Board>,
+    pub consoles: Vec<ConsoleSource>,
+    /// Whether any terminal was put in raw mode (decides how a terminating
+    /// signal ends the process).
+    pub prompted: bool,
+}
+
+/// How the session ended.
+pub enum End {
+    Exit(i32),
+    /// A terminating signal: the caller dies by it after cleanup.
+    Signal(i32),
+}
+
+enum Wake {
+    Poll,
+    Keepalive,
+    Timeout,
+}
+
+impl Session<'_> {
+    pub fn run(mut self, mut plan: Plan) -> End {
+        let manager = &self.ctx.manager;
+        if self.consoles.is_empty() {
+            self.announce_wait(&plan);
+        }
+        manager.status(&hint::waiting_status(&plan));
+        let start = Instant::now();
+        let deadline = self.args.timeout.map(|t| start + t.std());
+        let interval = self.args.poll_interval.std().max(Duration::from_millis(10));
+        let keepalive = manager.keepalive_interval();
+        let mut next_poll = start + interval;
+        let mut next_keepalive = start;
+        let mut last_error: Option<String> = None;
+        let end = loop {
+            let now = Instant::now();
+            let mut wake = (next_poll, Wake::Poll);
+            if keepalive.is_some() && next_keepalive < wake.0 {
+                wake = (next_keepalive, Wake::Keepalive);
+            }
+            if let Some(d) = deadline
+                && d < wake.0
+            {
+                wake = (d, Wake::Timeout);
+            }
+            let poll_now = match self.events.recv_timeout(wake.0.saturating_duration_since(now)) {
+                Ok(Event::Recheck) => true,
+                Ok(Event::Terminate(sig)) => {
+                    self.reporter.error(&format!(
+                        "stopped by {} while waiting for the keys of {}",
+                        signal_name(sig),
+                        plan.locked_names().join(", ")
+                    ));
+                    break if self.prompted {
+                        End::Signal(sig)
+                    } else {
+                        End::Exit(1)
+                    };
+                }
+                Ok(Event::Passphrase {
+                    source,
+                    secret,
+                    reply,
+                }) => {
+                    let opened_all = self.try_passphrase(&mut plan, &source, secret, &reply);
+                    if opened_all {
+                        break self.ready(&plan, Some(&source));
+                    }
+                    false
+                }
+                Ok(Event::SourceEnded { source, reason }) => {
+                    self.source_ended(&plan, &source, &reason);
+                    false
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    std::thread::sleep(wake.0.saturating_duration_since(now));
+                    false
+                }
+                Err(RecvTimeoutError::Timeout) => match wake.1 {
+                    Wake::Poll => true,
+                    Wake::Keepalive => {
+                        if let Some(k) = keepalive {
+                            manager.extend_timeout(k * 3);
+                            next_keepalive = Instant::now() + k;
+                        }
+                        false
+                    }
+                    Wake::Timeout => break self.timed_out(&plan),
+                },
+            };
+            if !poll_now {
+                continue;
+            }
+            next_poll = Instant::now() + interval;
+            match read_plan(&self.ctx.zfs, &self.args.targets) {
+                Ok(now_plan) => {
+                    last_error = None;
+                    if now_plan.all_available() {
+                        plan = now_plan;
+                        break self.ready(&plan, None);
+                    }
+                    if now_plan.locked_names() != plan.locked_names() {
+                        self.locked_set_changed(&plan, &now_plan, None);
+                    }
+                    plan = now_plan;
+                }
+                Err(e) => {
+                    // A failing poll is reported once per distinct error and
+                    // waited out: the keys can still be loaded.
+                    let text = e.to_string();
+                    if last_error.as_deref() != Some(&text) {
+                        self.reporter.warn(&format!("{text}; still waiting"));
+                        last_error = Some(text);
+                    }
+                }
+            }
+        };
+        self.wind_down();
+        end
+    }
+
+    fn announce_wait(&self, plan: &Plan) {
+        self.reporter.announce(&hint::wait_lines(plan));
+    }
+
+    /// Try one passphrase on every locked root it could open; answer the
+    /// source; returns whether every root is now available.
+    fn try_passphrase(
+        &mut self,
+        plan: &mut Plan,
+        source: &str,
+        secret: Secret,
+        reply: &Sender<Reply>,
+    ) -> bool {
+        let candidates: Vec<String> = plan
+            .locked()
+            .filter(|r| r.takes_passphrase())
+            .map(|r| r.name.clone())
+            .collect();
+        let result = attempt::passphrase(&self.ctx.zfs, &candidates, &secret);
+        drop(secret);
+        for (root, why) in &result.failed {
+            self.reporter.warn(&format!("{root}: {why}"));
+        }
+        if !result.opened.is_empty() {
+            self.reporter.info(&format!(
+                "unlocked {} with the passphrase from {source}",
+                result.opened.join(", ")
+            ));
+        }
+        if !result.rejected.is_empty() {
+            self.reporter.info(&format!(
+                "wrong passphrase from {source} for {}",
+                result.rejected.join(", ")
+            ));
+        }
+        // One read confirms what zfs said and notices anything loaded
+        // meanwhile by someone else.
+        let before = plan.clone();
+        if let Ok(now_plan) = read_plan(&self.ctx.zfs, &self.args.targets) {
+            *plan = now_plan;
+        } else {
+            for r in &mut plan.roots {
+                if result.opened.contains(&r.name) {
+                    r.keystatus = crate::plan::KeyStatus::Available;
+                }
+            }
+        }
+        let remaining = typed_roots(plan);
+        let _ = reply.send(Reply {
+            opened: result.opened.clone(),
+            rejected: result.rejected,
+            failed: result.failed,
+            remaining: remaining.clone(),
+        });
+        if plan.all_available() {
+            return true;
+        }
+        if before.locked_names() != plan.locked_names() {
+            self.locked_set_changed(&before, plan, Some(source));
+        }
+        false
+    }
+
+    fn locked_set_changed(&self, before: &Plan, now: &Plan, source: Option<&str>) {
+        let opened: Vec<String> = before
+            .locked_names()
+            .into_iter()
+            .filter(|n| !now.locked_names().contains(n))
+            .collect();
+        let still = now.locked_names();
+        self.ctx.manager.status(&hint::waiting_status(now));
+        let how = match source {
+            Some(s) => format!(" from {s}"),
+            None => String::new(),
+        };
+        if !opened.is_empty() {
+            self.reporter.info(&format!(
+                "{} unlocked{how}; still waiting for {}",
+                name_list(&opened),
+                still.join(", ")
+            ));
+        }
+        if let Some(board) = &self.board {
+            let roots = typed_roots(now);
+            board.update(
+                roots.clone(),
+                &format!(
+                    "keygate: {} unlocked{how}; still locked: {}",
+                    name_list(&opened),
+                    name_list(&roots)
+                ),
+            );
+        }
+    }
+
+    fn source_ended(&mut self, plan: &Plan, source: &str, reason: &str) {
+        self.reporter.warn(&format!("stopped prompting on {source}: {reason}"));
+        self.consoles.retain(|c| c.name != source || !c.handle.is_finished());
+        let any_left = self
+            .consoles
+            .iter()
+            .any(|c| c.name != source && !c.handle.is_finished());
+        if !any_left && self.board.is_some() {
+            self.reporter
+                .warn("no console is prompting any more; waiting for the keys to be loaded another way");
+            if let Some(board) = self.board.take() {
+                board.finish("keygate: no longer prompting.");
+            }
+            self.announce_wait(plan);
+        }
+    }
+
+    fn ready(&self, plan: &Plan, source: Option<&str>) -> End {
+        let msg = hint::all_loaded(plan);
+        if let Some(board) = &self.board {
+            let from = source.map(|s| format!(" from {s}")).unwrap_or_default();
+            board.finish(&format!(
+                "keygate: keys loaded{from}; no passphrase needed here."
+            ));
+        }
+        self.reporter.info(&format!("{msg}; continuing the boot"));
+        self.ctx.manager.ready(&msg);
+        End::Exit(0)
+    }
+
+    fn timed_out(&self, plan: &Plan) -> End {
+        let locked = plan.locked_names().join(", ");
+        let after = self.args.timeout.map(|t| t.to_string()).unwrap_or_default();
+        if let Some(board) = &self.board {
+            board.finish(&format!("keygate: gave up after {after}."));
+        }
+        match self.args.on_timeout {
+            OnTimeout::Fail => {
+                self.reporter.error(&format!(
+                    "gave up after {after}: the keys of {locked} are still not loaded"
+                ));
+                self.ctx
+                    .manager
+                    .status(&format!("Timed out; keys not loaded: {locked}"));
+                End::Exit(self.ctx.manager.exit_locked())
+            }
+            OnTimeout::Continue => {
+                let msg = format!(
+                    "gave up after {after}; continuing the boot without {locked} (their datasets stay unmounted)"
+                );
+                self.reporter.announce(std::slice::from_ref(&msg));
+                self.ctx.manager.ready(&msg);
+                End::Exit(0)
+            }
+        }
+    }
+
+    /// Let console threads restore their terminals and print their last
+    /// line; never wait long for a console that is stuck.
+    fn wind_down(&mut self) {
+        if let Some(board) = self.board.take() {
+            board.finish("keygate: no longer prompting.");
+        }
+        let deadline = Instant::now() + CONSOLE_WIND_DOWN;
+        for c in self.consoles.drain(..) {
+            while !c.handle.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if c.handle.is_finished() {
+                let _ = c.handle.join();
+            }
+        }
+    }
+}
+
+/// Locked roots a typed passphrase can open.
+pub fn typed_roots(plan: &Plan) -> Vec<String> {
+    plan.locked()
+        .filter(|r| r.takes_passphrase())
+        .map(|r| r.name.clone())
+        .collect()
+}
+
+fn signal_name(sig: i32) -> String {
+    nix::sys::signal::Signal::try_from(sig)
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_else(|_| format!("signal {sig}"))
+}

@@ -1,0 +1,527 @@
+//! Helpers shared by the integration tests: a ZFS simulator fixture
+//! ([`Sim`]), the binaries under test, and running children with a
+//! timeout so no test can hang.
+//!
+//! ```ignore
+//! mod common;
+//! use common::{Sim, Fault};
+//! let sim = Sim::new();
+//! sim.pool("nest");
+//! sim.encrypted_root("nest/a", b"hunter2hunter2");
+//! let out = common::run_with_input(sim.command(&["load-key", "nest/a"]), b"hunter2hunter2\n", common::TIMEOUT);
+//! assert_eq!(sim.keystatus("nest/a"), "available");
+//! ```
+//!
+//! Each test binary uses a subset, hence the `dead_code` allowance.
+#![allow(dead_code)]
+
+#[path = "../support/zfs-sim/escape.rs"]
+pub mod escape;
+#[path = "../support/zfs-sim/state.rs"]
+pub mod state;
+
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::fcntl::{Flock, FlockArg};
+
+use state::{Crypt, Dataset, KeyFormat, State};
+
+/// A generous default for one child process.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The keygate binary under test.
+pub fn keygate_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_keygate"))
+}
+
+/// The simulator binary.
+pub fn zfs_sim_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_zfs-sim"))
+}
+
+/// A fault for one subcommand of the simulator (see `tests/support/zfs-sim/main.rs`).
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Sleep forever.
+    Hang,
+    /// Sleep, then behave normally.
+    Delay(Duration),
+    /// Junk on stdout, exit with `rc`.
+    Garbage { rc: i32 },
+    /// Die by a signal, named like `"SEGV"` or `"KILL"`.
+    Crash(&'static str),
+    /// Real behaviour, but only the first `bytes` (default half) of stdout,
+    /// exit `rc` (default the real one).
+    Partial {
+        bytes: Option<usize>,
+        rc: Option<i32>,
+    },
+    /// Print `stderr`, exit `rc`, do nothing.
+    Fail { rc: i32, stderr: String },
+}
+
+impl Fault {
+    fn config_words(&self) -> String {
+        match self {
+            Fault::Hang => "hang".to_owned(),
+            Fault::Delay(d) => format!("delay-ms {}", d.as_millis()),
+            Fault::Garbage { rc } => format!("garbage rc={rc}"),
+            Fault::Crash(sig) => format!("crash {sig}"),
+            Fault::Partial { bytes, rc } => {
+                let mut s = "partial".to_owned();
+                if let Some(b) = bytes {
+                    s.push_str(&format!(" bytes={b}"));
+                }
+                if let Some(rc) = rc {
+                    s.push_str(&format!(" rc={rc}"));
+                }
+                s
+            }
+            Fault::Fail { rc, stderr } => {
+                format!("fail rc={rc} stderr={}", escape::encode(stderr.as_bytes()))
+            }
+        }
+    }
+}
+
+/// A simulated ZFS host in a temporary directory.
+pub struct Sim {
+    tmp: tempfile::TempDir,
+}
+
+impl Default for Sim {
+    fn default() -> Self {
+        Sim::new()
+    }
+}
+
+impl Sim {
+    /// An empty state directory and a `bin/zfs` symlink to the simulator.
+    pub fn new() -> Sim {
+        let tmp = tempfile::Builder::new()
+            .prefix("zfs-sim-")
+            .tempdir()
+            .expect("creating a temporary directory");
+        let sim = Sim { tmp };
+        fs::create_dir_all(sim.state_dir()).expect("creating the state directory");
+        fs::create_dir_all(sim.bin_dir()).expect("creating the bin directory");
+        std::os::unix::fs::symlink(zfs_sim_bin(), sim.bin_dir().join("zfs"))
+            .expect("linking bin/zfs");
+        sim
+    }
+
+    /// The temporary directory holding everything (state, bin, mounts).
+    pub fn root(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// `ZFS_SIM_DIR`.
+    pub fn state_dir(&self) -> PathBuf {
+        self.root().join("state")
+    }
+
+    /// A directory holding only `zfs` (a symlink to the simulator).
+    pub fn bin_dir(&self) -> PathBuf {
+        self.root().join("bin")
+    }
+
+    /// The `zfs` to give keygate (the symlink in [`Sim::bin_dir`]).
+    pub fn zfs_path(&self) -> PathBuf {
+        self.bin_dir().join("zfs")
+    }
+
+    /// `ZFS_SIM_MOUNT_ROOT`: mountpoints appear under here once mounted.
+    pub fn mount_root(&self) -> PathBuf {
+        self.root().join("mnt")
+    }
+
+    /// Where a mountpoint such as `/nest/a` appears on this host.
+    pub fn mount_path(&self, mountpoint: &str) -> PathBuf {
+        self.mount_root().join(mountpoint.trim_start_matches('/'))
+    }
+
+    /// A dataset's files (visible at its mountpoint while mounted).
+    pub fn data_dir(&self, name: &str) -> PathBuf {
+        let d = self
+            .state_dir()
+            .join("data")
+            .join(name.replace('%', "%25").replace('/', "%2F"));
+        fs::create_dir_all(&d).expect("creating the data directory");
+        d
+    }
+
+    /// The environment for a child that runs `zfs` (this fixture's
+    /// simulator first on `PATH`). Pass it with `Command::envs`.
+    pub fn envs(&self) -> Vec<(OsString, OsString)> {
+        let mut path = OsString::from(self.bin_dir());
+        if let Some(p) = std::env::var_os("PATH") {
+            path.push(":");
+            path.push(p);
+        }
+        vec![
+            ("ZFS_SIM_DIR".into(), self.state_dir().into()),
+            ("ZFS_SIM_MOUNT_ROOT".into(), self.mount_root().into()),
+            ("PATH".into(), path),
+        ]
+    }
+
+    /// The simulator itself with `args`, environment set, stdin null.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(zfs_sim_bin());
+        c.args(args).envs(self.envs()).stdin(Stdio::null());
+        c
+    }
+
+    // ----- state -----
+
+    fn lock(&self) -> Flock<File> {
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.state_dir().join("lock"))
+            .expect("opening the simulator lock");
+        Flock::lock(f, FlockArg::LockExclusive)
+            .map_err(|(_, e)| e)
+            .expect("locking the simulator state")
+    }
+
+    /// The current state, as the simulator sees it.
+    pub fn state(&self) -> State {
+        let text = fs::read(self.state_dir().join("datasets")).unwrap_or_default();
+        State::parse(&text).unwrap_or_else(|e| panic!("simulator state: {e}"))
+    }
+
+    /// Changes the state under the simulator's lock (safe while zfs runs).
+    pub fn update(&self, f: impl FnOnce(&mut State)) {
+        let _lock = self.lock();
+        let mut st = self.state();
+        f(&mut st);
+        let text = st.render();
+        State::parse(text.as_bytes()).unwrap_or_else(|e| panic!("invalid simulator state: {e}"));
+        let tmp = self.state_dir().join("datasets.tmp");
+        fs::write(&tmp, text).expect("writing the simulator state");
+        fs::rename(&tmp, self.state_dir().join("datasets")).expect("renaming the simulator state");
+    }
+
+    /// Replaces the state file with hand-written text.
+    pub fn write_state(&self, text: &str) {
+        let _lock = self.lock();
+        fs::write(self.state_dir().join("datasets"), text).expect("writing the simulator state");
+    }
+
+    fn add(&self, name: &str, ds: Dataset) {
+        self.update(|s| {
+            assert!(!s.exists(name), "dataset {name} already exists");
+            if let Some(p) = state::parent(name) {
+                assert!(s.exists(p), "parent of {name} does not exist");
+            }
+            s.datasets.insert(name.to_owned(), ds);
+        });
+    }
+
+    /// An unencrypted pool (top-level dataset).
+    pub fn pool(&self, name: &str) {
+        assert!(!name.contains('/'), "a pool name has no '/'");
+        self.add(name, Dataset::default());
+    }
+
+    /// A dataset that inherits encryption (if any) from its parent.
+    pub fn child(&self, name: &str) {
+        assert!(name.contains('/'), "a child needs a parent");
+        self.add(name, Dataset::default());
+    }
+
+    /// A passphrase encryption root, `keylocation=prompt`, key not loaded.
+    pub fn encrypted_root(&self, name: &str, passphrase: &[u8]) {
+        self.root_with(name, passphrase, "prompt".to_owned());
+    }
+
+    /// A passphrase root whose key is the file `path`, written with
+    /// `passphrase` and a newline; key not loaded.
+    pub fn file_root(&self, name: &str, path: &Path, passphrase: &[u8]) {
+        let mut content = passphrase.to_vec();
+        content.push(b'\n');
+        fs::write(path, content).expect("writing the key file");
+        self.root_with(name, passphrase, format!("file://{}", path.display()));
+    }
+
+    fn root_with(&self, name: &str, passphrase: &[u8], keylocation: String) {
+        assert!(
+            (8..=512).contains(&passphrase.len()),
+            "zfs only creates passphrases of 8..=512 bytes, not {}",
+            passphrase.len()
+        );
+        self.add(
+            name,
+            Dataset {
+                crypt: Some(Crypt {
+                    keyformat: KeyFormat::Passphrase,
+                    key: passphrase.to_vec(),
+                    keylocation,
+                    loaded: false,
+                    pbkdf2iters: 350_000,
+                    encryption: "aes-256-gcm".to_owned(),
+                }),
+                ..Dataset::default()
+            },
+        );
+    }
+
+    fn with_crypt(&self, name: &str, f: impl FnOnce(&mut Crypt)) {
+        self.update(|s| {
+            let c = s
+                .datasets
+                .get_mut(name)
+                .and_then(|d| d.crypt.as_mut())
+                .unwrap_or_else(|| panic!("{name} is not an encryption root"));
+            f(c);
+        });
+    }
+
+    /// Marks the key of root `name` loaded (as if someone ran `zfs load-key`).
+    pub fn load(&self, name: &str) {
+        self.with_crypt(name, |c| c.loaded = true);
+    }
+
+    /// Marks the key of root `name` unloaded.
+    pub fn unload(&self, name: &str) {
+        self.with_crypt(name, |c| c.loaded = false);
+    }
+
+    pub fn set_keylocation(&self, name: &str, keylocation: &str) {
+        self.with_crypt(name, |c| c.keylocation = keylocation.to_owned());
+    }
+
+    pub fn set_pbkdf2iters(&self, name: &str, iters: u64) {
+        self.with_crypt(name, |c| c.pbkdf2iters = iters);
+    }
+
+    fn with_dataset(&self, name: &str, f: impl FnOnce(&mut Dataset)) {
+        self.update(|s| {
+            f(s.datasets
+                .get_mut(name)
+                .unwrap_or_else(|| panic!("no dataset {name}")))
+        });
+    }
+
+    pub fn set_mountpoint(&self, name: &str, mountpoint: &str) {
+        self.with_dataset(name, |d| d.mountpoint = Some(mountpoint.to_owned()));
+    }
+
+    pub fn set_canmount(&self, name: &str, canmount: &str) {
+        self.with_dataset(name, |d| d.canmount = Some(canmount.to_owned()));
+    }
+
+    pub fn set_mounted(&self, name: &str, mounted: bool) {
+        self.with_dataset(name, |d| d.mounted = mounted);
+    }
+
+    pub fn set_user_prop(&self, name: &str, prop: &str, value: &str) {
+        self.with_dataset(name, |d| {
+            d.user.insert(prop.to_owned(), value.to_owned());
+        });
+    }
+
+    /// `available`, `unavailable`, or `-` (unencrypted), like `zfs get keystatus`.
+    pub fn keystatus(&self, name: &str) -> String {
+        let st = self.state();
+        assert!(st.exists(name), "no dataset {name}");
+        match st.key_loaded(name) {
+            Some(true) => "available".to_owned(),
+            Some(false) => "unavailable".to_owned(),
+            None => "-".to_owned(),
+        }
+    }
+
+    pub fn is_mounted(&self, name: &str) -> bool {
+        self.state().is_mounted(name)
+    }
+
+    // ----- config -----
+
+    fn edit_config(&self, f: impl FnOnce(&mut Vec<String>)) {
+        let _lock = self.lock();
+        let path = self.state_dir().join("config");
+        let mut lines: Vec<String> = fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        f(&mut lines);
+        let mut text = lines.join("\n");
+        text.push('\n');
+        fs::write(&path, text).expect("writing the simulator config");
+    }
+
+    /// Every `load-key` attempt burns this much CPU time (outside the lock).
+    pub fn load_key_cost(&self, cost: Duration) {
+        self.edit_config(|l| {
+            l.retain(|x| !x.starts_with("load-key-cost-ms "));
+            l.push(format!("load-key-cost-ms {}", cost.as_millis()));
+        });
+    }
+
+    /// Adds a fault for `command` (`"get"`, `"load-key"`, ..., or `"*"`).
+    pub fn fault(&self, command: &str, fault: Fault) {
+        self.edit_config(|l| l.push(format!("fault {command} {}", fault.config_words())));
+    }
+
+    /// Adds a fault that applies to the first `times` matching calls only.
+    pub fn fault_times(&self, command: &str, fault: Fault, times: u64) {
+        self.edit_config(|l| {
+            l.push(format!(
+                "fault {command} {} times={times}",
+                fault.config_words()
+            ))
+        });
+    }
+
+    /// Removes every fault.
+    pub fn clear_faults(&self) {
+        self.edit_config(|l| l.retain(|x| !x.starts_with("fault ")));
+    }
+
+    // ----- call log -----
+
+    /// Every invocation so far, its arguments without argv[0].
+    pub fn calls(&self) -> Vec<Vec<String>> {
+        let text = fs::read_to_string(self.state_dir().join("calls.log")).unwrap_or_default();
+        text.lines()
+            .map(|l| {
+                if l.is_empty() {
+                    return Vec::new();
+                }
+                l.split(' ')
+                    .map(|t| {
+                        String::from_utf8_lossy(&escape::decode(t).expect("call log escape"))
+                            .into_owned()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// How many invocations of subcommand `command` were made.
+    pub fn count_calls(&self, command: &str) -> usize {
+        self.calls()
+            .iter()
+            .filter(|c| c.first().map(String::as_str) == Some(command))
+            .count()
+    }
+}
+
+// ----- running children -----
+
+/// The result of [`run_timed`].
+pub struct Timed {
+    pub output: Output,
+    pub timed_out: bool,
+    pub elapsed: Duration,
+}
+
+/// Runs `cmd` with stdin from /dev/null, killing its whole process group
+/// after `timeout`. Returns its output (killed: by SIGKILL).
+pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Output {
+    cmd.stdin(Stdio::null());
+    run_timed(cmd, None, timeout).output
+}
+
+/// Like [`run_with_timeout`], with `input` written to the child's stdin
+/// (then closed).
+pub fn run_with_input(cmd: Command, input: &[u8], timeout: Duration) -> Output {
+    run_timed(cmd, Some(input), timeout).output
+}
+
+/// Runs `cmd` in a new process group; stdout and stderr are captured.
+/// With `input`, stdin is a pipe fed with it; otherwise stdin is whatever
+/// `cmd` says. After `timeout`, or once the child has exited, the rest of
+/// its process group is killed so leftover grandchildren cannot hold the
+/// pipes open.
+pub fn run_timed(mut cmd: Command, input: Option<&[u8]>, timeout: Duration) -> Timed {
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    if input.is_some() {
+        cmd.stdin(Stdio::piped());
+    }
+    let start = Instant::now();
+    let mut child: Child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
+    let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let writer = input.map(|data| {
+        let data = data.to_vec();
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        })
+    });
+    let reader = |r: Option<Box<dyn Read + Send>>| {
+        thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out_t = reader(
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let err_t = reader(
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let mut timed_out = false;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if start.elapsed() >= timeout => {
+                timed_out = true;
+                let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+                break child.wait().expect("waiting for the killed child");
+            }
+            Ok(None) => thread::sleep(Duration::from_millis(5)),
+            Err(e) => panic!("waiting for {cmd:?}: {e}"),
+        }
+    };
+    let elapsed = start.elapsed();
+    let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+    if let Some(w) = writer {
+        let _ = w.join();
+    }
+    let stdout = out_t.join().unwrap_or_default();
+    let stderr = err_t.join().unwrap_or_default();
+    Timed {
+        output: Output {
+            status,
+            stdout,
+            stderr,
+        },
+        timed_out,
+        elapsed,
+    }
+}
+
+/// `String::from_utf8_lossy` of a child's stdout and stderr, for messages.
+pub fn show(out: &Output) -> String {
+    format!(
+        "status: {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}

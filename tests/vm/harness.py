@@ -1,0 +1,649 @@
+#!/usr/bin/env python3
+"""keygate VM tier: boot the guest with qemu and drive its serial lines.
+
+Called by tests/vm/run once the image and the keygate staging tree exist.
+Serial lines (each a unix socket on the host, logged to the run directory):
+  ttyS0  the guest console (kernel console, systemd status, console prompts)
+  ttyS1  the LOM/BMC serial line
+  ttyS2  a root shell, the harness's command channel (kgvm-shell.service)
+
+Stdlib only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import ctypes
+import gzip
+import importlib.util
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+VM_DIR = Path(__file__).resolve().parent
+SCENARIO_DIR = VM_DIR / "scenarios"
+PAYLOAD_DIR = VM_DIR / "payload"
+
+BOOT_TIMEOUT = float(os.environ.get("KEYGATE_VM_BOOT_TIMEOUT", "240"))
+INSTALL_TIMEOUT = float(os.environ.get("KEYGATE_VM_INSTALL_TIMEOUT", "300"))
+POOL_DISK_SIZE = 256 * 1024 * 1024
+
+_LIVE_QEMUS: list[subprocess.Popen] = []
+
+
+def log(msg: str) -> None:
+    print(f"[vm {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+class ScenarioFailed(Exception):
+    pass
+
+
+class ScenarioSkipped(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------
+# serial lines
+
+
+class Serial:
+    """One qemu serial port: a unix socket, read by a thread into a buffer."""
+
+    def __init__(self, name: str, path: Path, log_path: Path):
+        self.name = name
+        self.path = path
+        self.buf = bytearray()
+        self.cond = threading.Condition()
+        self.closed = False
+        self.sock: socket.socket | None = None
+        self.log = open(log_path, "ab")
+        self.cursor = 0
+
+    def connect(self, deadline: float, proc: subprocess.Popen) -> None:
+        while True:
+            if proc.poll() is not None:
+                raise ScenarioFailed(f"qemu exited (rc={proc.returncode}) before {self.name} was connected")
+            try:
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(str(self.path))
+                self.sock = s
+                break
+            except OSError:
+                s.close()
+                if time.monotonic() > deadline:
+                    raise ScenarioFailed(f"cannot connect to {self.name} socket {self.path}")
+                time.sleep(0.05)
+        threading.Thread(target=self._reader, daemon=True).start()
+
+    def _reader(self) -> None:
+        assert self.sock is not None
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                data = b""
+            with self.cond:
+                if not data:
+                    self.closed = True
+                    self.cond.notify_all()
+                    return
+                self.buf += data
+                self.log.write(data)
+                self.log.flush()
+                self.cond.notify_all()
+
+    def text(self, start: int = 0) -> str:
+        with self.cond:
+            return clean(bytes(self.buf[start:]))
+
+    def mark(self) -> int:
+        with self.cond:
+            return len(self.buf)
+
+    def send(self, data: str | bytes) -> None:
+        if isinstance(data, str):
+            data = data.encode()
+        assert self.sock is not None
+        self.sock.sendall(data)
+
+    def type(self, text: str, delay: float = 0.01) -> None:
+        """Type like a person (or a slow BMC): one byte at a time."""
+        for ch in text.encode():
+            self.send(bytes([ch]))
+            time.sleep(delay)
+
+    def expect(self, pattern: str, timeout: float, since: int | None = None,
+               what: str | None = None) -> re.Match:
+        """Wait for a regex in the cleaned text after `since` (default: the
+        cursor). Moves the cursor past the match."""
+        rx = re.compile(pattern)
+        start = self.cursor if since is None else since
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                raw = bytes(self.buf[start:])
+                m = rx.search(clean(raw))
+                if m:
+                    # Map the match end back to a byte offset (approximately:
+                    # clean() only removes bytes, so the raw end is >= m.end()).
+                    self.cursor = start + raw_offset(raw, m.end())
+                    return m
+                left = deadline - time.monotonic()
+                if left <= 0 or self.closed:
+                    why = "line closed" if self.closed else f"{timeout:.0f}s timeout"
+                    raise ScenarioFailed(
+                        f"{self.name}: did not see {what or repr(pattern)} ({why})")
+                self.cond.wait(min(left, 1.0))
+
+    def close(self) -> None:
+        if self.sock:
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+        self.log.close()
+
+
+ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\r")
+
+
+def clean(raw: bytes) -> str:
+    return ANSI.sub(b"", raw).decode("utf-8", "replace")
+
+
+def raw_offset(raw: bytes, clean_end: int) -> int:
+    """Smallest raw offset whose cleaned prefix has length >= clean_end."""
+    lo, hi = 0, len(raw)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if len(clean(raw[:mid])) >= clean_end:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+class Shell:
+    """The root shell on ttyS2: run a command, get (rc, output)."""
+
+    def __init__(self, line: Serial):
+        self.line = line
+        self.n = 0
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            mark = self.line.mark()
+            self.line.send("\nPS1=; PS2=; set +H; stty -echo 2>/dev/null; echo KGVM_READY_$((40+2))\n")
+            try:
+                self.line.expect(r"KGVM_READY_42", 3, since=mark)
+                return
+            except ScenarioFailed:
+                if time.monotonic() > deadline:
+                    raise ScenarioFailed("command shell on ttyS2 never answered")
+
+    def run(self, cmd: str, timeout: float = 60, answers: list[tuple[str, str]] | None = None,
+            check: bool = False) -> tuple[int, str]:
+        self.n += 1
+        tag = f"{os.getpid()}x{self.n}"
+        mark = self.line.mark()
+        self.line.send(f"printf '\\n__KGVM_BEGIN_{tag}__\\n'\n{{ {cmd}\n}}; "
+                       f"printf '\\n__KGVM_END_{tag}_%d__\\n' $?\n")
+        end_rx = re.compile(rf"__KGVM_BEGIN_{tag}__\n(.*?)\n?__KGVM_END_{tag}_(\d+)__", re.S)
+        pending = list(answers or [])
+        answered = 0  # text offset up to which prompts were already answered
+        deadline = time.monotonic() + timeout
+        with self.line.cond:
+            while True:
+                text = clean(bytes(self.line.buf[mark:]))
+                m = end_rx.search(text)
+                if m:
+                    self.line.cursor = self.line.mark()
+                    rc, out = int(m.group(2)), m.group(1)
+                    if check and rc != 0:
+                        raise ScenarioFailed(f"guest command failed (rc={rc}): {cmd}\n{out}")
+                    return rc, out
+                begin = text.find(f"__KGVM_BEGIN_{tag}__")
+                if pending and begin >= 0:
+                    pm = re.compile(pending[0][0]).search(text, max(begin, answered))
+                    if pm:
+                        answered = pm.end()
+                        reply = pending.pop(0)[1]
+                        self.line.cond.release()
+                        try:
+                            time.sleep(0.3)
+                            self.line.send(reply)
+                        finally:
+                            self.line.cond.acquire()
+                        continue
+                left = deadline - time.monotonic()
+                if left <= 0 or self.line.closed:
+                    raise ScenarioFailed(f"guest command did not finish in {timeout:.0f}s: {cmd}")
+                self.line.cond.wait(min(left, 1.0))
+
+    def fetch(self, guest_cmd: str, timeout: float = 120) -> bytes:
+        """Run a command whose stdout is data; returns the bytes."""
+        rc, out = self.run(f"{{ {guest_cmd} ; }} | gzip -1 | base64 -w0", timeout=timeout)
+        data = "".join(out.split())
+        try:
+            return gzip.decompress(base64.b64decode(data))
+        except Exception as e:  # noqa: BLE001 - report what came back
+            raise ScenarioFailed(f"fetch of `{guest_cmd}` failed (rc={rc}): {e}")
+
+
+# --------------------------------------------------------------------------
+# qemu
+
+
+def set_pdeathsig() -> None:
+    """In the qemu child: die with the harness."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    os.setsid()
+
+
+class Vm:
+    def __init__(self, cfg: "Config", rundir: Path, label: str, cmdline_extra: str = "",
+                 payload: Path | None = None):
+        self.cfg = cfg
+        self.rundir = rundir
+        self.label = label
+        self.cmdline_extra = cmdline_extra
+        self.payload = payload
+        self.proc: subprocess.Popen | None = None
+        self.lines: dict[str, Serial] = {}
+        self.t_start = 0.0
+
+    def qemu_argv(self) -> list[str]:
+        img = self.cfg.image_dir
+        cmdline = ("root=LABEL=kgroot rw console=ttyS0,115200 panic=-1 "
+                   "systemd.show_status=1 net.ifnames=0 " + self.cmdline_extra)
+        argv = ["qemu-system-x86_64", "-machine", "pc", *self.cfg.accel_args,
+                "-smp", "2", "-m", "2048", "-nodefaults", "-no-user-config",
+                "-display", "none", "-vga", "none", "-nic", "none", "-no-reboot",
+                "-kernel", str(img / "vmlinuz"), "-initrd", str(img / "initrd.img"),
+                "-append", cmdline.strip(),
+                "-drive", f"file={self.rundir / 'root.qcow2'},if=virtio,format=qcow2,cache=unsafe,discard=unmap"]
+        for i in range(2):
+            argv += ["-drive", f"file={self.rundir / f'pool{i}.img'},if=none,id=pool{i},format=raw,cache=unsafe",
+                     "-device", f"virtio-blk-pci,drive=pool{i},serial=pool{i}"]
+        if self.payload:
+            argv += ["-drive", f"file={self.payload},if=none,id=payload,format=raw,readonly=on",
+                     "-device", "virtio-blk-pci,drive=payload,serial=kgpayload"]
+        for i in range(3):
+            sock = self.rundir / f"ttyS{i}.sock"
+            argv += ["-chardev", f"socket,id=s{i},path={sock},server=on,wait=on",
+                     "-serial", f"chardev:s{i}"]
+        return argv
+
+    def start(self) -> "Vm":
+        for i in range(3):
+            (self.rundir / f"ttyS{i}.sock").unlink(missing_ok=True)
+        argv = self.qemu_argv()
+        (self.rundir / f"{self.label}-qemu.cmd").write_text(" ".join(argv) + "\n")
+        self.t_start = time.monotonic()
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                     stdout=open(self.rundir / f"{self.label}-qemu.out", "wb"),
+                                     stderr=subprocess.STDOUT, preexec_fn=set_pdeathsig)
+        _LIVE_QEMUS.append(self.proc)
+        deadline = time.monotonic() + 30
+        for i in range(3):
+            name = f"ttyS{i}"
+            line = Serial(name, self.rundir / f"{name}.sock", self.rundir / f"{self.label}-{name}.log")
+            line.connect(deadline, self.proc)
+            self.lines[name] = line
+        self.shell = Shell(self.lines["ttyS2"])
+        return self
+
+    def since_start(self) -> float:
+        return time.monotonic() - self.t_start
+
+    def wait_exit(self, timeout: float) -> int:
+        assert self.proc
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise ScenarioFailed(f"{self.label} boot: qemu still running after {timeout:.0f}s")
+
+    def poweroff(self, timeout: float = 90) -> None:
+        """Clean shutdown through the shell; kill after the timeout."""
+        if not self.proc or self.proc.poll() is not None:
+            return
+        try:
+            self.lines["ttyS2"].send("\nsystemctl --no-block poweroff\n")
+            self.proc.wait(timeout=timeout)
+        except (OSError, subprocess.TimeoutExpired):
+            log(f"{self.label}: no clean poweroff in {timeout:.0f}s, killing qemu")
+        self.kill()
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+        for line in self.lines.values():
+            line.close()
+        if self.proc in _LIVE_QEMUS:
+            _LIVE_QEMUS.remove(self.proc)
+
+
+# --------------------------------------------------------------------------
+# scenario context
+
+
+class Config:
+    def __init__(self, args: argparse.Namespace):
+        self.image_dir = Path(args.image)
+        self.stage = Path(args.stage)
+        self.results = Path(args.results)
+        self.accel = args.accel
+        self.accel_args = (["-accel", "kvm", "-cpu", "host"] if args.accel == "kvm"
+                           else ["-accel", "tcg,thread=multi", "-cpu", "max"])
+        self.repo = VM_DIR.parent.parent
+
+
+class Test:
+    """What a scenario's run(t) gets."""
+
+    PASS = "hunter2hunter2"
+
+    def __init__(self, cfg: Config, name: str, module, rundir: Path):
+        self.cfg = cfg
+        self.name = name
+        self.module = module
+        self.rundir = rundir
+        self.vm: Vm | None = None
+        self.boots = 0
+        self.notes: list[str] = []
+
+    # -- timing and results ------------------------------------------------
+    def timing(self, name: str, secs: float) -> None:
+        log(f"timing: {self.name}.{name} = {secs:.2f}s")
+        with open(self.cfg.results / "timings.tsv", "a") as f:
+            f.write(f"{self.name}.{name}\t{secs:.2f}\n")
+
+    def note(self, msg: str) -> None:
+        log(f"{self.name}: {msg}")
+        self.notes.append(msg)
+
+    def check(self, cond: bool, msg: str) -> None:
+        if not cond:
+            raise ScenarioFailed(msg)
+        self.note(f"ok: {msg}")
+
+    # -- boots -------------------------------------------------------------
+    def install(self) -> None:
+        """Fresh overlay + pool disks, install boot (installs keygate, creates
+        the pool, runs the scenario's setup, powers off)."""
+        img = self.cfg.image_dir
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2",
+                        "-b", str(img / "disk.qcow2"), str(self.rundir / "root.qcow2")], check=True)
+        for i in range(2):
+            with open(self.rundir / f"pool{i}.img", "wb") as f:
+                f.truncate(POOL_DISK_SIZE)
+        payload = make_payload(self.cfg, self.module, self.rundir)
+        t0 = time.monotonic()
+        vm = Vm(self.cfg, self.rundir, "install", "kgvm.stage=install", payload).start()
+        self.vm = vm
+        try:
+            vm.lines["ttyS0"].expect(r"KGVM-INSTALL-OK|kgvm-install: .*(error|failed)|Failed to start kgvm-stage",
+                                     INSTALL_TIMEOUT, what="install boot finishing")
+            if "KGVM-INSTALL-OK" not in vm.lines["ttyS0"].text():
+                raise ScenarioFailed("install boot failed (see install-ttyS0.log)")
+            vm.wait_exit(120)
+        except ScenarioFailed:
+            self.collect_journal(vm, "install")
+            raise
+        finally:
+            vm.kill()
+            self.vm = None
+        self.timing("install_boot", time.monotonic() - t0)
+
+    def boot(self, label: str | None = None) -> Vm:
+        self.boots += 1
+        vm = Vm(self.cfg, self.rundir, label or f"boot{self.boots}").start()
+        self.vm = vm
+        vm.shell.wait_ready(BOOT_TIMEOUT)
+        return vm
+
+    def collect_journal(self, vm: Vm, label: str) -> None:
+        path = self.rundir / f"journal-{label}.txt"
+        try:
+            if vm.proc and vm.proc.poll() is None and "ttyS2" in vm.lines:
+                data = vm.shell.fetch("journalctl --no-pager -o short-monotonic 2>&1", timeout=120)
+                path.write_bytes(data)
+                log(f"guest journal saved: {path}")
+                return
+        except Exception as e:  # noqa: BLE001
+            log(f"could not fetch the journal over the shell: {e}")
+        vm.kill()
+        extract_journal_offline(self.rundir, path)
+
+    # -- guest queries -----------------------------------------------------
+    def sh(self, cmd: str, timeout: float = 60, **kw) -> tuple[int, str]:
+        assert self.vm
+        return self.vm.shell.run(cmd, timeout=timeout, **kw)
+
+    def out(self, cmd: str, timeout: float = 60) -> str:
+        return self.sh(cmd, timeout)[1].strip()
+
+    def unit_state(self, unit: str) -> str:
+        return self.out(f"systemctl is-active {unit} 2>/dev/null; true")
+
+    def wait_unit_state(self, unit: str, states: str, timeout: float) -> str:
+        """Wait until `systemctl is-active UNIT` prints one of the |-separated states."""
+        rc, out = self.sh(
+            f"kgvm_ok=; for i in $(seq {int(timeout * 5)}); do s=$(systemctl is-active {unit}); "
+            f"case \"$s\" in {states}) echo \"$s\"; kgvm_ok=1; break;; esac; sleep 0.2; done; "
+            f"[ \"$kgvm_ok\" = 1 ] || {{ echo \"last: $s\"; false; }}", timeout=timeout + 30)
+        if rc != 0:
+            raise ScenarioFailed(f"{unit} never became {states} in {timeout:.0f}s ({out.strip()})")
+        return out.strip()
+
+    def wait_keygate_holding(self, timeout: float = 120) -> None:
+        self.wait_unit_state("keygate.service", "activating", timeout)
+
+    def assert_held(self, datasets: list[str]) -> None:
+        """keygate is running and the boot is held before local-fs.target."""
+        self.check(self.unit_state("keygate.service") == "activating",
+                   "keygate.service is activating (holding the boot)")
+        for unit in ("zfs-mount.service", "local-fs.target"):
+            st = self.unit_state(unit)
+            self.check(st in ("inactive", "activating"), f"{unit} not reached while held ({st})")
+        for ds in datasets:
+            self.check(self.out(f"zfs get -H -o value keystatus {ds}") == "unavailable",
+                       f"{ds} still locked while held")
+            self.check(self.out(f"zfs get -H -o value mounted {ds}") == "no", f"{ds} not mounted while held")
+
+    def wait_multi_user(self, timeout: float = 180) -> float:
+        t0 = time.monotonic()
+        self.wait_unit_state("multi-user.target", "active", timeout)
+        return time.monotonic() - t0
+
+    def assert_unlocked_and_running(self, datasets: list[str], dependent: str = "kgvm-needs-data") -> None:
+        rc, out = self.sh("systemctl show -p Result -p ActiveEnterTimestampMonotonic keygate.service")
+        self.check(rc == 0 and "Result=success" in out and "ActiveEnterTimestampMonotonic=0" not in out,
+                   f"keygate.service sent READY=1 and succeeded ({' '.join(out.split())})")
+        for ds in datasets:
+            self.check(self.out(f"zfs get -H -o value keystatus {ds}") == "available", f"{ds} key available")
+            self.check(self.out(f"zfs get -H -o value mounted {ds}") == "yes", f"{ds} mounted")
+        self.check(self.unit_state(f"{dependent}.service") == "active",
+                   f"{dependent}.service succeeded (canary file present after local-fs.target)")
+        # READY=1 before zfs-mount.service started: the order systemd saw.
+        rc, _ = self.sh("ts() { systemctl show -p $2 --value $1; }; "
+                        "k=$(ts keygate.service ActiveEnterTimestampMonotonic); "
+                        "m=$(ts zfs-mount.service ExecMainStartTimestampMonotonic); "
+                        "echo keygate_ready=$k zfs_mount_start=$m; [ \"$k\" -gt 0 ] && [ \"$k\" -le \"$m\" ]")
+        self.check(rc == 0, "keygate became ready before zfs-mount.service started")
+
+
+def make_payload(cfg: Config, module, rundir: Path) -> Path:
+    """The per-run payload disk: the make-install staging tree, the install
+    stage script and the scenario's setup, as an ext4 image (mkfs.ext4 -d)."""
+    d = rundir / "payload"
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir()
+    shutil.copytree(cfg.stage, d / "stage", symlinks=True)
+    for f in ("stage-install.sh", "lib.sh", "probe.sh"):
+        shutil.copy(PAYLOAD_DIR / f, d / f)
+    shutil.copy(VM_DIR / "probe-commands.txt", d / "probe-commands.txt")
+    (d / "scenario.sh").write_text(module.SETUP)
+    img = rundir / "payload.img"
+    img.unlink(missing_ok=True)
+    with open(img, "wb") as f:
+        f.truncate(128 * 1024 * 1024)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "kgpayload", "-d", str(d), str(img)], check=True)
+    shutil.rmtree(d)
+    return img
+
+
+def extract_journal_offline(rundir: Path, path: Path) -> None:
+    """The guest is gone: read the persistent journal out of the overlay with
+    qemu-img + debugfs (no loop device) and let journalctl read it."""
+    raw = rundir / "root.raw"
+    jdir = rundir / "journal-files"
+    try:
+        subprocess.run(["qemu-img", "convert", "-O", "raw", str(rundir / "root.qcow2"), str(raw)],
+                       check=True, timeout=300)
+        shutil.rmtree(jdir, ignore_errors=True)
+        jdir.mkdir()
+        subprocess.run(["debugfs", "-R", f"rdump /var/log/journal {jdir}", str(raw)],
+                       check=True, capture_output=True, timeout=300)
+        out = subprocess.run(["journalctl", "--no-pager", "-o", "short-monotonic", "-D", str(jdir / "journal")],
+                             capture_output=True, timeout=120)
+        path.write_bytes(out.stdout + out.stderr)
+        log(f"guest journal saved (offline): {path}")
+    except Exception as e:  # noqa: BLE001
+        log(f"could not extract the guest journal offline: {e}")
+    finally:
+        raw.unlink(missing_ok=True)
+        shutil.rmtree(jdir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------
+# runner
+
+
+def load_scenario(name: str):
+    path = SCENARIO_DIR / f"{name}.py"
+    if not path.exists():
+        # short names: `e` for e_out_of_band
+        hits = [n for n in list_scenarios() if n.split("_")[0] == name]
+        if len(hits) != 1:
+            raise SystemExit(f"no such scenario: {name} (have: {', '.join(list_scenarios())})")
+        name = hits[0]
+        path = SCENARIO_DIR / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"kgvm_scenario_{name}", path)
+    mod = importlib.util.module_from_spec(spec)
+    mod.NAME = name
+    assert spec.loader
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def list_scenarios() -> list[str]:
+    return sorted(p.stem for p in SCENARIO_DIR.glob("*.py") if not p.stem.startswith("_"))
+
+
+def missing_features(cfg: Config, module) -> list[str]:
+    """Scenario NEEDS: keygate argv lists that must exit 0 (e.g. a subcommand's --help)."""
+    missing = []
+    binary = cfg.stage / "usr/sbin/keygate"
+    for argv in getattr(module, "NEEDS", []):
+        try:
+            ok = subprocess.run([str(binary), *argv], capture_output=True, timeout=10).returncode == 0
+        except OSError:
+            ok = False
+        if not ok:
+            missing.append("keygate " + " ".join(argv))
+    return missing
+
+
+def run_one(cfg: Config, name: str) -> str:
+    module = load_scenario(name)
+    name = module.NAME
+    rundir = cfg.results / name
+    shutil.rmtree(rundir, ignore_errors=True)
+    rundir.mkdir(parents=True)
+    t = Test(cfg, name, module, rundir)
+    t0 = time.monotonic()
+    status, why = "PASS", ""
+    missing = missing_features(cfg, module)
+    log(f"=== scenario {name}: {module.DESCRIPTION}")
+    try:
+        if missing and not os.environ.get("KEYGATE_VM_FORCE"):
+            raise ScenarioSkipped("waiting on keygate feature: " + ", ".join(missing))
+        t.install()
+        module.run(t)
+    except ScenarioSkipped as e:
+        status, why = "SKIP", str(e)
+    except ScenarioFailed as e:
+        status, why = "FAIL", str(e)
+    except Exception:  # noqa: BLE001 - a harness bug is a failure too
+        status, why = "FAIL", "harness error:\n" + traceback.format_exc()
+    finally:
+        if status == "FAIL" and t.vm:
+            t.collect_journal(t.vm, "fail")
+        if t.vm:
+            if status == "PASS":
+                t.vm.poweroff(timeout=60)
+            t.vm.kill()
+    dt = time.monotonic() - t0
+    t.timing("total", dt)
+    for f in ("root.qcow2", "pool0.img", "pool1.img", "payload.img"):
+        (rundir / f).unlink(missing_ok=True)
+    for f in rundir.glob("*.sock"):
+        f.unlink()
+    line = f"{status} {name} ({dt:.0f}s){': ' + why if why else ''}"
+    (rundir / "result.txt").write_text(line + "\n" + "\n".join(t.notes) + "\n")
+    print(line.splitlines()[0] if status != "FAIL" else line, flush=True)
+    with open(cfg.results / "summary.txt", "a") as f:
+        f.write(line.splitlines()[0] + "\n")
+    return status
+
+
+def cleanup_qemus(*_a) -> None:
+    for p in list(_LIVE_QEMUS):
+        if p.poll() is None:
+            p.kill()
+    raise SystemExit(130)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--image", required=True, help="directory with disk.qcow2, vmlinuz, initrd.img")
+    ap.add_argument("--stage", required=True, help="keygate `make install DESTDIR=` tree")
+    ap.add_argument("--results", required=True)
+    ap.add_argument("--accel", choices=["kvm", "tcg"], default="tcg")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("scenarios", nargs="*")
+    args = ap.parse_args()
+    if args.list:
+        for n in list_scenarios():
+            print(f"{n}\t{load_scenario(n).DESCRIPTION}")
+        return 0
+    cfg = Config(args)
+    cfg.results.mkdir(parents=True, exist_ok=True)
+    signal.signal(signal.SIGTERM, cleanup_qemus)
+    signal.signal(signal.SIGINT, cleanup_qemus)
+    names = args.scenarios or [n for n in list_scenarios() if not getattr(load_scenario(n), "MANUAL", False)]
+    statuses = {n: run_one(cfg, n) for n in names}
+    fails = [n for n, s in statuses.items() if s == "FAIL"]
+    skips = [n for n, s in statuses.items() if s == "SKIP"]
+    print(f"vm tier: {len(statuses) - len(fails) - len(skips)} passed, {len(fails)} failed"
+          f"{' (' + ' '.join(fails) + ')' if fails else ''}, {len(skips)} skipped"
+          f"{' (' + ' '.join(skips) + ')' if skips else ''}", flush=True)
+    return 1 if fails else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

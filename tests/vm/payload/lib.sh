@@ -1,0 +1,44 @@
+# shellcheck shell=bash
+# keygate VM tier: helpers for scenario setup code (runs in the guest).
+
+# mk_root NAME PASSPHRASE [PBKDF2ITERS]: a passphrase encryption root with a
+# canary file in it. Without PBKDF2ITERS, ZFS's default (350000) is used.
+mk_root() {
+    local name=$1 pass=$2 iters=${3:-}
+    local opts=(-o encryption=on -o keyformat=passphrase -o keylocation=prompt)
+    [[ -z $iters ]] || opts+=(-o pbkdf2iters="$iters")
+    printf '%s\n' "$pass" | zfs create "${opts[@]}" "$name"
+    echo "canary of $name" >"/$name/canary"
+}
+
+# mk_dependent_unit NAME DATASET [EXTRA_UNIT_LINES]: a service ordered after
+# local-fs.target that fails when the dataset's canary file is missing, and
+# leaves a marker in /run when it ran.
+mk_dependent_unit() {
+    local name=$1 ds=$2 extra=${3:-}
+    cat >"/etc/systemd/system/$name.service" <<UNIT
+[Unit]
+Description=keygate VM tier: a service that needs /$ds
+After=local-fs.target zfs-mount.service
+$extra
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -c 'echo ran >/run/$name.ran; test -f /$ds/canary'
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+    systemctl enable "$name.service"
+}
+
+# gate_dropin ARGS...: replace keygate.service's gate arguments (drop-in).
+gate_dropin() {
+    mkdir -p /etc/systemd/system/keygate.service.d
+    {
+        echo "[Service]"
+        echo "ExecStart="
+        echo "ExecStart=/usr/sbin/keygate gate $*"
+    } >/etc/systemd/system/keygate.service.d/kgvm.conf
+}
