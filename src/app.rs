@@ -6,12 +6,13 @@ use std::sync::mpsc;
 use crate::check;
 use crate::cli::{CheckArgs, Cli, Command};
 use crate::gate::{self, Context, Event, Outcome};
-use crate::signals::{self, SignalEvent};
-use nix::sys::signal::Signal;
 use crate::host::Host;
 use crate::report::Reporter;
 use crate::service::{Environment, Manager};
+use crate::settings::GateSettings;
+use crate::signals::{self, SignalEvent};
 use crate::zfs::Zfs;
+use nix::sys::signal::Signal;
 
 pub fn run(cli: Cli, env: &Environment) -> i32 {
     let manager = Manager::detect(env, cli.service_manager);
@@ -19,6 +20,13 @@ pub fn run(cli: Cli, env: &Environment) -> i32 {
     match cli.command {
         Command::Check(args) => run_check(&zfs, &manager, &args),
         Command::Gate(args) => {
+            let settings = match GateSettings::resolve(&args) {
+                Ok(s) => s,
+                Err(e) => {
+                    Reporter::new(manager.clone(), vec![]).error(&e);
+                    return manager.exit_config();
+                }
+            };
             let ctx = Context {
                 zfs,
                 manager: manager.clone(),
@@ -26,7 +34,7 @@ pub fn run(cli: Cli, env: &Environment) -> i32 {
             };
             let (tx, rx) = mpsc::channel::<Event>();
             forward_signals(tx.clone(), &manager);
-            match gate::run(&ctx, &args, rx, tx) {
+            match gate::run(&ctx, &settings, rx, tx) {
                 Outcome::Exit(code) => code,
                 Outcome::Signal(sig) => match Signal::try_from(sig) {
                     Ok(sig) => signals::terminate_by(sig),
@@ -34,7 +42,7 @@ pub fn run(cli: Cli, env: &Environment) -> i32 {
                 },
             }
         }
-        Command::Render(args) => match render_pending(&args) {
+        Command::Render(args) => match crate::render::run(&args) {
             Ok(()) => 0,
             Err(e) => {
                 Reporter::new(manager.clone(), vec![]).error(&format!("{e:#}"));
@@ -65,17 +73,12 @@ fn run_check(zfs: &Zfs, manager: &Manager, args: &CheckArgs) -> i32 {
     }
 }
 
-fn render_pending(_a: &crate::cli::RenderArgs) -> anyhow::Result<()> {
-    anyhow::bail!("render: pending")
-}
-
 /// Signals reach the gate as events (the signal thread restores terminals
 /// itself before anything else).
 fn forward_signals(events: mpsc::Sender<Event>, manager: &Manager) {
     let (tx, rx) = mpsc::channel::<SignalEvent>();
     if let Err(e) = signals::spawn(tx) {
-        Reporter::new(manager.clone(), vec![])
-            .warn(&format!("cannot handle signals: {e}"));
+        Reporter::new(manager.clone(), vec![]).warn(&format!("cannot handle signals: {e}"));
         return;
     }
     let spawned = std::thread::Builder::new()

@@ -120,16 +120,16 @@ pub struct CheckArgs {
     pub targets: Vec<String>,
 }
 
-#[derive(Debug, Args, Clone)]
+#[derive(Debug, Args, Clone, Default)]
 pub struct GateArgs {
-    /// How to get the keys loaded.
+    /// How to get the keys loaded [default: auto].
     ///
     /// hint: print the command that loads the keys and fail, so the service
     /// manager holds the boot. wait: print that command, then wait until
     /// someone loads the keys. prompt: ask for the passphrase on the consoles.
     /// auto: prompt where a console can be opened, else wait.
-    #[arg(long, value_enum, default_value_t = Mode::Auto)]
-    pub mode: Mode,
+    #[arg(long, value_enum)]
+    pub mode: Option<Mode>,
 
     /// Console to write the hint to and prompt on (repeatable).
     ///
@@ -139,22 +139,23 @@ pub struct GateArgs {
     #[arg(long = "console", value_name = "PATH")]
     pub consoles: Vec<PathBuf>,
 
-    /// How often to re-read the key status while waiting.
-    #[arg(long, value_name = "DURATION", default_value = "1s")]
-    pub poll_interval: Duration,
+    /// How often to re-read the key status while waiting [default: 1s].
+    #[arg(long, value_name = "DURATION")]
+    pub poll_interval: Option<Duration>,
 
     /// Give up waiting after this long (default: wait forever).
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<Duration>,
 
     /// What to do when --timeout expires: fail the service, or let the boot
-    /// continue without the locked datasets.
-    #[arg(long, value_enum, default_value_t = OnTimeout::Fail, requires = "timeout")]
-    pub on_timeout: OnTimeout,
+    /// continue without the locked datasets [default: fail].
+    #[arg(long, value_enum)]
+    pub on_timeout: Option<OnTimeout>,
 
-    /// Passphrase attempts per console before it stops prompting (0: unlimited).
-    #[arg(long, value_name = "N", default_value_t = 3)]
-    pub tries: u32,
+    /// Wrong passphrases allowed per console before it stops prompting
+    /// (0: unlimited) [default: 3].
+    #[arg(long, value_name = "N")]
+    pub tries: Option<u32>,
 
     /// Datasets to gate, recursively (default: every imported pool).
     #[arg(value_name = "TARGET")]

@@ -15,6 +15,7 @@ pub mod render;
 pub mod report;
 pub mod secret;
 pub mod service;
+pub mod settings;
 pub mod signals;
 pub mod terminal;
 pub mod zfs;

@@ -182,9 +182,7 @@ impl Secret {
             .len
             .checked_add(bytes.len())
             .filter(|&end| end <= self.cap)
-            .ok_or(CapacityError {
-                capacity: self.cap,
-            })?;
+            .ok_or(CapacityError { capacity: self.cap })?;
         let start = self.len;
         self.full_mut()[start..end].copy_from_slice(bytes);
         self.len = end;
@@ -278,9 +276,10 @@ pub fn harden_process() -> Vec<String> {
             "cannot turn off core dumps (prctl PR_SET_DUMPABLE 0): {e}"
         ));
     }
-    if let Err(e) = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0)
-    {
-        warnings.push(format!("cannot set the core size limit to 0 (setrlimit RLIMIT_CORE): {e}"));
+    if let Err(e) = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0) {
+        warnings.push(format!(
+            "cannot set the core size limit to 0 (setrlimit RLIMIT_CORE): {e}"
+        ));
     }
     warnings
 }
@@ -350,12 +349,13 @@ mod tests {
             .unwrap();
         assert_eq!(n, 3);
         assert_eq!(s.expose(), b"abc");
-        assert!(s
-            .append_with(|buf| {
+        assert!(
+            s.append_with(|buf| {
                 buf[0] = b'z';
                 Err::<usize, ()>(())
             })
-            .is_err());
+            .is_err()
+        );
         assert_eq!(s.expose(), b"abc");
         assert_eq!(s.full()[3], 0);
     }

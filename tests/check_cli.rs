@@ -86,7 +86,11 @@ fn target_below_a_root_names_the_root() {
     let sim = nest();
     let out = run_with_timeout(keygate(&sim, &["check", "nest/a/b"]), TIMEOUT);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout_of(&out).contains("nest/a  unavailable"), "{}", stdout_of(&out));
+    assert!(
+        stdout_of(&out).contains("nest/a  unavailable"),
+        "{}",
+        stdout_of(&out)
+    );
 }
 
 #[test]
@@ -142,16 +146,30 @@ fn zfs_killed_by_a_signal() {
     sim.fault("get", Fault::Crash("SEGV"));
     let out = run_with_timeout(keygate(&sim, &["check"]), TIMEOUT);
     assert_eq!(out.status.code(), Some(2), "{}", common::show(&out));
-    assert!(stderr_of(&out).contains("was killed by signal 11"), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("was killed by signal 11"),
+        "{}",
+        stderr_of(&out)
+    );
 }
 
 #[test]
 fn zfs_partial_output_then_failure() {
     let sim = nest();
-    sim.fault("get", Fault::Partial { bytes: Some(50), rc: Some(0) });
+    sim.fault(
+        "get",
+        Fault::Partial {
+            bytes: Some(50),
+            rc: Some(0),
+        },
+    );
     let out = run_with_timeout(keygate(&sim, &["check"]), TIMEOUT);
     assert_eq!(out.status.code(), Some(2), "{}", common::show(&out));
-    assert!(stderr_of(&out).contains("cannot understand the output"), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("cannot understand the output"),
+        "{}",
+        stderr_of(&out)
+    );
 }
 
 #[test]
@@ -166,23 +184,50 @@ fn zfs_hang_is_killed_after_the_timeout() {
     assert!(!timed.timed_out, "keygate itself hung");
     assert_eq!(timed.output.status.code(), Some(2));
     let err = stderr_of(&timed.output);
-    assert!(err.contains("timed out after 500ms and was killed"), "{err}");
-    assert!(err.contains(" get -H -p "), "the message names the call: {err}");
-    assert!(timed.elapsed < Duration::from_secs(10), "{:?}", timed.elapsed);
+    assert!(
+        err.contains("timed out after 500ms and was killed"),
+        "{err}"
+    );
+    assert!(
+        err.contains(" get -H -p "),
+        "the message names the call: {err}"
+    );
+    assert!(
+        timed.elapsed < Duration::from_secs(10),
+        "{:?}",
+        timed.elapsed
+    );
 }
 
 #[test]
 fn usage_errors_exit_2_with_one_clear_line() {
     let sim = nest();
     for (args, needle) in [
-        (&["--zfs-timeout", "5x", "check"][..], "'5x' has unknown unit"),
-        (&["gate", "--mode", "sometimes"][..], "invalid value 'sometimes' for '--mode"),
-        (&["--service-manager", "upstart", "check"][..], "invalid value 'upstart'"),
-        (&["gate", "--poll-interval", "soon"][..], "'soon' does not start with a number"),
+        (
+            &["--zfs-timeout", "5x", "check"][..],
+            "'5x' has unknown unit",
+        ),
+        (
+            &["gate", "--mode", "sometimes"][..],
+            "invalid value 'sometimes' for '--mode",
+        ),
+        (
+            &["--service-manager", "upstart", "check"][..],
+            "invalid value 'upstart'",
+        ),
+        (
+            &["gate", "--poll-interval", "soon"][..],
+            "'soon' does not start with a number",
+        ),
         (&["frobnicate"][..], "unrecognized subcommand 'frobnicate'"),
     ] {
         let out = run_with_timeout(keygate(&sim, args), TIMEOUT);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", common::show(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            common::show(&out)
+        );
         let err = stderr_of(&out);
         assert!(err.starts_with("error: "), "{args:?}: {err}");
         assert!(err.contains(needle), "{args:?}: {err}");
@@ -193,13 +238,24 @@ fn usage_errors_exit_2_with_one_clear_line() {
 #[test]
 fn help_and_version() {
     let sim = Sim::new();
-    for sub in [&["--help"][..], &["check", "--help"], &["gate", "--help"], &["render", "--help"]] {
+    for sub in [
+        &["--help"][..],
+        &["check", "--help"],
+        &["gate", "--help"],
+        &["render", "--help"],
+    ] {
         let out = run_with_timeout(keygate(&sim, sub), TIMEOUT);
         assert_eq!(out.status.code(), Some(0), "{sub:?}");
         assert!(stdout_of(&out).contains("Usage: keygate"), "{sub:?}");
     }
-    let gate_help = stdout_of(&run_with_timeout(keygate(&sim, &["gate", "--help"]), TIMEOUT));
+    let gate_help = stdout_of(&run_with_timeout(
+        keygate(&sim, &["gate", "--help"]),
+        TIMEOUT,
+    ));
     assert!(gate_help.contains("--on-timeout"), "{gate_help}");
     let out = run_with_timeout(keygate(&sim, &["--version"]), TIMEOUT);
-    assert_eq!(stdout_of(&out), format!("keygate {}\n", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        stdout_of(&out),
+        format!("keygate {}\n", env!("CARGO_PKG_VERSION"))
+    );
 }

@@ -37,7 +37,10 @@ fn hint_under_smf_is_the_original_method_and_exits_95() {
     sim.child("nest/home");
     let dir = tempfile::tempdir().unwrap();
     let console = console_file(&dir);
-    let mut cmd = keygate(&sim, &["gate", "--mode", "hint", "--console", &console, "nest"]);
+    let mut cmd = keygate(
+        &sim,
+        &["gate", "--mode", "hint", "--console", &console, "nest"],
+    );
     cmd.env("SMF_FMRI", "svc:/system/filesystem/nest:default");
     let out = run_with_timeout(cmd, TIMEOUT);
     assert_eq!(out.status.code(), Some(95), "{}", common::show(&out));
@@ -60,10 +63,14 @@ fn hint_under_smf_uses_msglog_when_it_exists() {
     assert_eq!(out.status.code(), Some(95));
     let msglog = fs::read_to_string(root.path().join("dev/msglog")).unwrap();
     assert!(
-        msglog.contains("zfs load-key -r nest/a && svcadm clear svc:/system/filesystem/nest:default"),
+        msglog
+            .contains("zfs load-key -r nest/a && svcadm clear svc:/system/filesystem/nest:default"),
         "{msglog}"
     );
-    assert_eq!(fs::read_to_string(root.path().join("dev/console")).unwrap(), "");
+    assert_eq!(
+        fs::read_to_string(root.path().join("dev/console")).unwrap(),
+        ""
+    );
 }
 
 #[test]
@@ -83,7 +90,10 @@ fn hint_lists_each_locked_root_and_exits_1_outside_smf() {
     assert!(err.contains("Run 'zfs load-key -r nest/a nest/z'"), "{err}");
     assert!(!err.contains("nest/ok"), "{err}");
     let console = fs::read_to_string(root.path().join("dev/console")).unwrap();
-    assert!(console.contains("Run 'zfs load-key -r nest/a nest/z'"), "{console}");
+    assert!(
+        console.contains("Run 'zfs load-key -r nest/a nest/z'"),
+        "{console}"
+    );
 }
 
 #[test]
@@ -92,21 +102,45 @@ fn hint_words_per_service_manager() {
     let dir = tempfile::tempdir().unwrap();
     let console = console_file(&dir);
     let cases = [
-        ("systemd", "Run 'zfs load-key -r nest/a && systemctl default'", 1),
-        ("openrc", "Run 'zfs load-key -r nest/a && rc-service keygate start'", 1),
+        (
+            "systemd",
+            "Run 'zfs load-key -r nest/a && systemctl default'",
+            1,
+        ),
+        (
+            "openrc",
+            "Run 'zfs load-key -r nest/a && rc-service keygate start'",
+            1,
+        ),
         ("none", "Run 'zfs load-key -r nest/a'", 1),
-        ("smf", "Run 'zfs load-key -r nest/a && svcadm clear svc:/system/filesystem/keygate:default'", 95),
+        (
+            "smf",
+            "Run 'zfs load-key -r nest/a && svcadm clear svc:/system/filesystem/keygate:default'",
+            95,
+        ),
     ];
     for (manager, hint, code) in cases {
         let out = run_with_timeout(
             keygate(
                 &sim,
-                &["--service-manager", manager, "gate", "--mode", "hint", "--console", &console],
+                &[
+                    "--service-manager",
+                    manager,
+                    "gate",
+                    "--mode",
+                    "hint",
+                    "--console",
+                    &console,
+                ],
             ),
             TIMEOUT,
         );
         assert_eq!(out.status.code(), Some(code), "{manager}");
-        assert!(stderr_of(&out).contains(hint), "{manager}: {}", stderr_of(&out));
+        assert!(
+            stderr_of(&out).contains(hint),
+            "{manager}: {}",
+            stderr_of(&out)
+        );
     }
 }
 
@@ -135,7 +169,10 @@ fn hint_mode_all_available_is_ready_under_systemd() {
     assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
     let msgs = notify.messages().join("");
     assert!(msgs.contains("READY=1\n"), "{msgs}");
-    assert!(msgs.contains("STATUS=the key of 1 encryption root is loaded"), "{msgs}");
+    assert!(
+        msgs.contains("STATUS=the key of 1 encryption root is loaded"),
+        "{msgs}"
+    );
 }
 
 #[test]
@@ -160,7 +197,10 @@ fn spawn_wait(sim: &Sim, extra: &[&str], notify: Option<&NotifySocket>) -> std::
     if let Some(n) = notify {
         cmd.env("NOTIFY_SOCKET", n.path());
     }
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 #[test]
@@ -211,7 +251,9 @@ fn wait_mode_sends_keepalives_under_systemd() {
 fn sigusr1_forces_an_immediate_recheck() {
     let sim = nest();
     let child = spawn_wait(&sim, &["--poll-interval", "1h"], None);
-    assert!(eventually(Duration::from_secs(10), || sim.count_calls("get") >= 1));
+    assert!(eventually(Duration::from_secs(10), || sim
+        .count_calls("get")
+        >= 1));
     // Let the gate reach its wait before the key is loaded.
     std::thread::sleep(Duration::from_millis(300));
     sim.load("nest/a");
@@ -220,7 +262,11 @@ fn sigusr1_forces_an_immediate_recheck() {
     let out = finish(child, TIMEOUT);
     assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
     assert!(before.elapsed() < Duration::from_secs(5));
-    assert_eq!(sim.count_calls("get"), 2, "one read at start, one on SIGUSR1");
+    assert_eq!(
+        sim.count_calls("get"),
+        2,
+        "one read at start, one on SIGUSR1"
+    );
 }
 
 #[test]
@@ -228,7 +274,9 @@ fn sigterm_and_sigint_end_the_wait_with_a_message_and_exit_1() {
     for sig in [Signal::SIGTERM, Signal::SIGINT] {
         let sim = nest();
         let child = spawn_wait(&sim, &["--poll-interval", "1h"], None);
-        assert!(eventually(Duration::from_secs(10), || sim.count_calls("get") >= 1));
+        assert!(eventually(Duration::from_secs(10), || sim
+            .count_calls("get")
+            >= 1));
         std::thread::sleep(Duration::from_millis(300));
         signal(&child, sig);
         let out = finish(child, TIMEOUT);
@@ -250,7 +298,9 @@ fn timeout_fail_and_continue() {
     let child = spawn_wait(&sim, &["--timeout", "300ms", "--on-timeout", "fail"], None);
     let out = finish(child, TIMEOUT);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr_of(&out).contains("gave up after 300ms: the keys of nest/a are still not loaded"));
+    assert!(
+        stderr_of(&out).contains("gave up after 300ms: the keys of nest/a are still not loaded")
+    );
 
     let notify = NotifySocket::new();
     let child = spawn_wait(
@@ -268,7 +318,10 @@ fn timeout_fail_and_continue() {
 #[test]
 fn on_timeout_needs_timeout() {
     let sim = nest();
-    let out = run_with_timeout(keygate(&sim, &["gate", "--on-timeout", "continue"]), TIMEOUT);
+    let out = run_with_timeout(
+        keygate(&sim, &["gate", "--on-timeout", "continue"]),
+        TIMEOUT,
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr_of(&out).contains("--timeout"), "{}", stderr_of(&out));
 }
@@ -277,7 +330,9 @@ fn on_timeout_needs_timeout() {
 fn waiting_uses_no_cpu_between_polls() {
     let sim = nest();
     let child = spawn_wait(&sim, &["--poll-interval", "1h"], None);
-    assert!(eventually(Duration::from_secs(10), || sim.count_calls("get") >= 1));
+    assert!(eventually(Duration::from_secs(10), || sim
+        .count_calls("get")
+        >= 1));
     std::thread::sleep(Duration::from_millis(300));
     let before = cpu_ticks(child.id());
     std::thread::sleep(Duration::from_secs(2));
@@ -291,9 +346,13 @@ fn waiting_uses_no_cpu_between_polls() {
 fn a_failing_poll_is_reported_once_and_waited_out() {
     let sim = nest();
     let child = spawn_wait(&sim, &["--poll-interval", "50ms"], None);
-    assert!(eventually(Duration::from_secs(10), || sim.count_calls("get") >= 1));
+    assert!(eventually(Duration::from_secs(10), || sim
+        .count_calls("get")
+        >= 1));
     sim.fault("get", Fault::Garbage { rc: 1 });
-    assert!(eventually(Duration::from_secs(10), || sim.count_calls("get") >= 6));
+    assert!(eventually(Duration::from_secs(10), || sim
+        .count_calls("get")
+        >= 6));
     sim.clear_faults();
     sim.load("nest/a");
     let out = finish(child, TIMEOUT);

@@ -73,7 +73,13 @@ impl Scripted {
         let pty = nix::pty::openpty(None, None).expect("openpty");
         let path = nix::unistd::ttyname(&pty.slave).expect("ttyname");
         let mut child = Command::new(std::env::current_exe().expect("current_exe"))
-            .args(["--exact", "memscan_child", "--nocapture", "--test-threads=1", "-q"])
+            .args([
+                "--exact",
+                "memscan_child",
+                "--nocapture",
+                "--test-threads=1",
+                "-q",
+            ])
             .env(CHILD_ENV, &path)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -98,7 +104,13 @@ impl Scripted {
     fn wait_prompt(&mut self, prompt: &[u8], count: usize) {
         let deadline = Instant::now() + WAIT;
         let mut buf = [0u8; 1024];
-        while self.seen.windows(prompt.len()).filter(|w| *w == prompt).count() < count {
+        while self
+            .seen
+            .windows(prompt.len())
+            .filter(|w| *w == prompt)
+            .count()
+            < count
+        {
             assert!(Instant::now() < deadline, "no prompt {prompt:?}");
             let mut fds = [PollFd::new(self.master.as_fd(), PollFlags::POLLIN)];
             if nix::poll::poll(&mut fds, PollTimeout::from(50u8)).unwrap_or(0) > 0 {
@@ -161,7 +173,10 @@ fn memscan_finds_a_held_passphrase_and_not_a_dropped_one() {
 
     assert_eq!(s.report(), "DROPPED");
     let hits = find_in_process_memory(s.pid(), &held).expect("scan");
-    assert!(hits.is_empty(), "dropped passphrase still in memory at {hits:?}");
+    assert!(
+        hits.is_empty(),
+        "dropped passphrase still in memory at {hits:?}"
+    );
     s.next();
 
     s.wait_prompt(b"Two: ", 1);
@@ -175,7 +190,11 @@ fn memscan_finds_a_held_passphrase_and_not_a_dropped_one() {
     s.wait_prompt(b"Two: ", 3);
     s.type_bytes(&short);
     s.type_bytes(b"\r");
-    assert_eq!(s.report(), "HOLDING-SHORT Interrupted TooLong Secret(<redacted>, 27 bytes)".replace("27", &short.len().to_string()));
+    assert_eq!(
+        s.report(),
+        "HOLDING-SHORT Interrupted TooLong Secret(<redacted>, 27 bytes)"
+            .replace("27", &short.len().to_string())
+    );
     for (what, needle) in [
         ("erased (Ctrl-U)", &erased[..]),
         ("abandoned (Ctrl-C)", &abandoned[..]),

@@ -143,8 +143,16 @@ fn assert_same_termios(before: &Termios, after: &Termios) {
     assert_eq!(before.local_flags, after.local_flags, "c_lflag");
     assert_eq!(before.control_flags, after.control_flags, "c_cflag");
     assert_eq!(before.control_chars, after.control_chars, "c_cc");
-    assert_eq!(termios::cfgetispeed(before), termios::cfgetispeed(after), "ispeed");
-    assert_eq!(termios::cfgetospeed(before), termios::cfgetospeed(after), "ospeed");
+    assert_eq!(
+        termios::cfgetispeed(before),
+        termios::cfgetispeed(after),
+        "ispeed"
+    );
+    assert_eq!(
+        termios::cfgetospeed(before),
+        termios::cfgetospeed(after),
+        "ospeed"
+    );
     assert!(before == after, "whole termios");
 }
 
@@ -165,13 +173,19 @@ fn entry_for(keys: &[u8]) -> Result<Entry, TermError> {
 #[test]
 fn enter_is_lf_or_cr_alone() {
     assert_eq!(passphrase(entry_for(b"correct horse\n")), b"correct horse");
-    assert_eq!(passphrase(entry_for(b"battery staple\r")), b"battery staple");
+    assert_eq!(
+        passphrase(entry_for(b"battery staple\r")),
+        b"battery staple"
+    );
 }
 
 #[test]
 fn backspace_and_del_erase_one_character() {
     assert_eq!(passphrase(entry_for(b"abcdX\x08Y\x7fe\r")), b"abcde");
-    assert_eq!(passphrase(entry_for("päX\x7f\x7fass\n".as_bytes())), b"pass");
+    assert_eq!(
+        passphrase(entry_for("päX\x7f\x7fass\n".as_bytes())),
+        b"pass"
+    );
 }
 
 #[test]
@@ -237,16 +251,29 @@ fn echo_is_off_while_prompting_and_unusual_settings_come_back_exactly() {
     let handle = rig.prompt("Passphrase: ", &cancel);
     rig.wait_output(b"Passphrase: ", 1);
     let during = rig.termios();
-    assert!(!during.local_flags.contains(LocalFlags::ECHO), "echo is on while prompting");
+    assert!(
+        !during.local_flags.contains(LocalFlags::ECHO),
+        "echo is on while prompting"
+    );
     assert!(!during.local_flags.contains(LocalFlags::ICANON));
     assert!(!during.local_flags.contains(LocalFlags::ISIG));
-    assert_eq!(during.control_flags, before.control_flags, "line settings untouched");
-    assert_eq!(during.output_flags, before.output_flags, "output settings untouched");
+    assert_eq!(
+        during.control_flags, before.control_flags,
+        "line settings untouched"
+    );
+    assert_eq!(
+        during.output_flags, before.output_flags,
+        "output settings untouched"
+    );
 
     rig.type_bytes(b"invisible\xe9");
     std::thread::sleep(Duration::from_millis(100));
     let shown = rig.output();
-    assert_eq!(count_of(&shown, b"invisible"), 0, "typed text was echoed: {shown:?}");
+    assert_eq!(
+        count_of(&shown, b"invisible"),
+        0,
+        "typed text was echoed: {shown:?}"
+    );
     rig.type_bytes(b"\r");
     assert_eq!(passphrase(finish(handle)), b"invisible\xe9");
     assert_same_termios(&before, &rig.termios());
@@ -278,8 +305,15 @@ fn one_megabyte_without_newline_is_too_long() {
 fn entries_of_8_512_and_513_bytes_come_back_intact() {
     for len in [8usize, 512, 513] {
         let keys: Vec<u8> = (0..len).map(|i| b'!' + (i % 90) as u8).collect();
-        let keys: Vec<u8> = keys.into_iter().map(|b| if b == 0x7f { b'.' } else { b }).collect();
-        assert_eq!(passphrase(entry_for(&[&keys[..], b"\r"].concat())), keys, "{len} bytes");
+        let keys: Vec<u8> = keys
+            .into_iter()
+            .map(|b| if b == 0x7f { b'.' } else { b })
+            .collect();
+        assert_eq!(
+            passphrase(entry_for(&[&keys[..], b"\r"].concat())),
+            keys,
+            "{len} bytes"
+        );
     }
 }
 
@@ -318,14 +352,20 @@ fn cancel_from_another_thread_stops_promptly_and_restores() {
     let started = Instant::now();
     cancel.cancel_with_message("keygate: keys loaded from /dev/ttyS1; no passphrase needed here");
     while !handle.is_finished() {
-        assert!(started.elapsed() < Duration::from_millis(100), "cancel took too long");
+        assert!(
+            started.elapsed() < Duration::from_millis(100),
+            "cancel took too long"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
     assert!(matches!(handle.join().unwrap(), Ok(Entry::Cancelled)));
     assert_same_termios(&before, &rig.termios());
     // On a line of its own (the pty has ONLCR on, so CR LF shows as CR CR LF).
     rig.wait_output(b"Passphrase: \r", 1);
-    rig.wait_output(b"\nkeygate: keys loaded from /dev/ttyS1; no passphrase needed here\r", 1);
+    rig.wait_output(
+        b"\nkeygate: keys loaded from /dev/ttyS1; no passphrase needed here\r",
+        1,
+    );
     // A cancelled handle stays cancelled.
     assert!(cancel.is_cancelled());
     assert!(matches!(
@@ -338,7 +378,10 @@ fn cancel_from_another_thread_stops_promptly_and_restores() {
 fn one_cancel_stops_every_console() {
     let rigs = [Rig::new(), Rig::new(), Rig::new()];
     let cancel = Cancel::new().unwrap();
-    let handles: Vec<_> = rigs.iter().map(|r| r.prompt("Passphrase: ", &cancel)).collect();
+    let handles: Vec<_> = rigs
+        .iter()
+        .map(|r| r.prompt("Passphrase: ", &cancel))
+        .collect();
     for rig in &rigs {
         rig.wait_output(b"Passphrase: ", 1);
     }
@@ -356,7 +399,10 @@ fn a_second_prompt_on_the_same_console_is_refused() {
     rig.wait_output(b"Passphrase: ", 1);
     match rig.console.read_passphrase("twice: ", &cancel) {
         Err(e @ TermError::Busy(_)) => {
-            assert_eq!(e.to_string(), "console pty-under-test is already prompting for a passphrase")
+            assert_eq!(
+                e.to_string(),
+                "console pty-under-test is already prompting for a passphrase"
+            )
         }
         other => panic!("expected Busy, got {other:?}"),
     }
@@ -384,14 +430,20 @@ fn open_by_path_and_clear_errors() {
 
     match Console::open(Path::new("/dev/null")) {
         Err(e @ TermError::NotATerminal(_)) => {
-            assert_eq!(e.to_string(), "cannot prompt on /dev/null: it is not a terminal")
+            assert_eq!(
+                e.to_string(),
+                "cannot prompt on /dev/null: it is not a terminal"
+            )
         }
         other => panic!("expected NotATerminal, got {other:?}"),
     }
     match Console::open(Path::new("/nonexistent/ttyS9")) {
         Err(e @ TermError::Open { .. }) => {
             let text = e.to_string();
-            assert!(text.starts_with("cannot open console /nonexistent/ttyS9: "), "{text}");
+            assert!(
+                text.starts_with("cannot open console /nonexistent/ttyS9: "),
+                "{text}"
+            );
         }
         other => panic!("expected Open error, got {other:?}"),
     }

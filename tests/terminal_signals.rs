@@ -122,7 +122,13 @@ impl Prompting {
     fn wait_output(&mut self, needle: &[u8], count: usize) {
         let deadline = Instant::now() + WAIT;
         let mut buf = [0u8; 1024];
-        while self.seen.windows(needle.len()).filter(|w| *w == needle).count() < count {
+        while self
+            .seen
+            .windows(needle.len())
+            .filter(|w| *w == needle)
+            .count()
+            < count
+        {
             if Instant::now() >= deadline {
                 let stderr = self.stderr_if_dead();
                 panic!(
@@ -180,7 +186,11 @@ fn assert_same_termios(before: &Termios, after: &Termios) {
     assert_eq!(before.local_flags, after.local_flags, "c_lflag");
     assert_eq!(before.control_flags, after.control_flags, "c_cflag");
     assert_eq!(before.control_chars, after.control_chars, "c_cc");
-    assert!(after.local_flags.contains(LocalFlags::ECHO | LocalFlags::ICANON));
+    assert!(
+        after
+            .local_flags
+            .contains(LocalFlags::ECHO | LocalFlags::ICANON)
+    );
     assert!(before == after, "whole termios");
 }
 
@@ -210,7 +220,10 @@ fn a_write_into_a_closed_pipe_does_not_kill() {
     let mut buf = [0u8; 64];
     let deadline = Instant::now() + WAIT;
     while !out.contains("EPIPE seen") {
-        assert!(Instant::now() < deadline, "child never reported EPIPE: {out:?}");
+        assert!(
+            Instant::now() < deadline,
+            "child never reported EPIPE: {out:?}"
+        );
         let n = stdout.read(&mut buf).expect("read child stdout");
         assert!(n > 0, "child stdout closed: {out:?}");
         out.push_str(&String::from_utf8_lossy(&buf[..n]));
@@ -218,7 +231,10 @@ fn a_write_into_a_closed_pipe_does_not_kill() {
     // Give a misrouted SIGPIPE time to do damage, then check nothing happened.
     std::thread::sleep(Duration::from_millis(200));
     assert!(matches!(p.child.try_wait(), Ok(None)), "child died");
-    assert!(!p.termios().local_flags.contains(LocalFlags::ECHO), "prompt ended");
+    assert!(
+        !p.termios().local_flags.contains(LocalFlags::ECHO),
+        "prompt ended"
+    );
     p.type_bytes(b"still here\r");
     p.wait_output(b"got 10 bytes", 1);
     kill(p.pid(), Signal::SIGTERM).expect("kill");

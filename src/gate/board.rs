@@ -131,7 +131,10 @@ mod tests {
 
     #[test]
     fn prompt_wording() {
-        assert_eq!(prompt_text(&v(&["nest/a"]), 1), "Enter passphrase for nest/a: ");
+        assert_eq!(
+            prompt_text(&v(&["nest/a"]), 1),
+            "Enter passphrase for nest/a: "
+        );
         assert_eq!(
             prompt_text(&v(&["nest/a", "nest/b", "nest/c"]), 3),
             "Enter passphrase for nest (3 encryption roots): "

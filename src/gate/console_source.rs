@@ -169,11 +169,23 @@ mod tests {
 
     #[test]
     fn length_rules() {
-        assert!(length_problem(&Secret::from_slice(b"")).unwrap().contains("Empty"));
-        assert!(length_problem(&Secret::from_slice(b"1234567")).unwrap().contains("too short (7 bytes)"));
+        assert!(
+            length_problem(&Secret::from_slice(b""))
+                .unwrap()
+                .contains("Empty")
+        );
+        assert!(
+            length_problem(&Secret::from_slice(b"1234567"))
+                .unwrap()
+                .contains("too short (7 bytes)")
+        );
         assert!(length_problem(&Secret::from_slice(b"12345678")).is_none());
         assert!(length_problem(&Secret::from_slice(&[b'x'; 512])).is_none());
-        assert!(length_problem(&Secret::from_slice(&[b'x'; 513])).unwrap().contains("too long (513 bytes)"));
+        assert!(
+            length_problem(&Secret::from_slice(&[b'x'; 513]))
+                .unwrap()
+                .contains("too long (513 bytes)")
+        );
         assert!(length_problem(&Secret::from_slice(&[0xff, 0xfe, 0, 1, 2, 3, 4, 5])).is_none());
     }
 
@@ -187,7 +199,10 @@ mod tests {
         };
         assert_eq!(
             describe(&r),
-            vec!["keygate: unlocked nest/a.", "keygate: wrong passphrase for nest/b."]
+            vec![
+                "keygate: unlocked nest/a.",
+                "keygate: wrong passphrase for nest/b."
+            ]
         );
     }
 }

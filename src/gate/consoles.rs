@@ -10,8 +10,8 @@ pub fn prompt_consoles(host: &Host, explicit: &[PathBuf]) -> Vec<PathBuf> {
     if !explicit.is_empty() {
         return explicit.to_vec();
     }
-    let active = std::fs::read_to_string(host.path("/sys/class/tty/console/active"))
-        .unwrap_or_default();
+    let active =
+        std::fs::read_to_string(host.path("/sys/class/tty/console/active")).unwrap_or_default();
     let from_kernel = parse_active(&active)
         .into_iter()
         .map(|name| host.path(&format!("/dev/{name}")))
@@ -51,9 +51,16 @@ mod tests {
     fn falls_back_to_dev_console() {
         let dir = tempfile::tempdir().unwrap();
         let host = Host::new(dir.path());
-        assert_eq!(prompt_consoles(&host, &[]), vec![dir.path().join("dev/console")]);
+        assert_eq!(
+            prompt_consoles(&host, &[]),
+            vec![dir.path().join("dev/console")]
+        );
         std::fs::create_dir_all(dir.path().join("sys/class/tty/console")).unwrap();
-        std::fs::write(dir.path().join("sys/class/tty/console/active"), "tty0 ttyS1\n").unwrap();
+        std::fs::write(
+            dir.path().join("sys/class/tty/console/active"),
+            "tty0 ttyS1\n",
+        )
+        .unwrap();
         assert_eq!(
             prompt_consoles(&host, &[]),
             vec![dir.path().join("dev/tty0"), dir.path().join("dev/ttyS1")]

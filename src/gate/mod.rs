@@ -10,7 +10,8 @@ mod session;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender};
 
-use crate::cli::{GateArgs, Mode};
+use crate::cli::Mode;
+use crate::settings::GateSettings;
 use crate::host::Host;
 use crate::plan::Plan;
 use crate::report::Reporter;
@@ -66,7 +67,7 @@ pub fn read_plan(zfs: &Zfs, targets: &[String]) -> Result<Plan, ZfsError> {
 /// passphrases); `events_tx` is its sending side, for the sources.
 pub fn run(
     ctx: &Context,
-    args: &GateArgs,
+    args: &GateSettings,
     events: Receiver<Event>,
     events_tx: Sender<Event>,
 ) -> Outcome {
@@ -128,11 +129,8 @@ pub fn run(
 
 /// Roots whose key lives in a file (or at a URL) are loaded first, without
 /// asking anyone. A failure is shown; a passphrase root then joins the prompt.
-fn load_key_files(ctx: &Context, args: &GateArgs, reporter: &Reporter, plan: &mut Plan) {
-    let from_files: Vec<_> = plan
-        .locked()
-        .filter(|r| r.loads_from_location())
-        .collect();
+fn load_key_files(ctx: &Context, args: &GateSettings, reporter: &Reporter, plan: &mut Plan) {
+    let from_files: Vec<_> = plan.locked().filter(|r| r.loads_from_location()).collect();
     if from_files.is_empty() {
         return;
     }
@@ -161,7 +159,7 @@ fn load_key_files(ctx: &Context, args: &GateArgs, reporter: &Reporter, plan: &mu
 /// gate waits.
 fn start_prompts(
     ctx: &Context,
-    args: &GateArgs,
+    args: &GateSettings,
     reporter: &Reporter,
     plan: &Plan,
     session: &mut Session<'_>,
@@ -193,7 +191,9 @@ fn start_prompts(
     let board = match board::Board::new(roots) {
         Ok(b) => b,
         Err(e) => {
-            reporter.warn(&format!("cannot start prompting: {e}; waiting for the keys instead"));
+            reporter.warn(&format!(
+                "cannot start prompting: {e}; waiting for the keys instead"
+            ));
             return;
         }
     };
@@ -219,7 +219,7 @@ fn start_prompts(
 
 /// Where hints are written: `--console` paths, else under SMF `/dev/msglog`
 /// when it exists (as smf_console does), else `/dev/console`.
-fn hint_consoles(ctx: &Context, args: &GateArgs) -> Vec<PathBuf> {
+fn hint_consoles(ctx: &Context, args: &GateSettings) -> Vec<PathBuf> {
     if !args.consoles.is_empty() {
         return args.consoles.clone();
     }

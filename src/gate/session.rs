@@ -5,7 +5,8 @@
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
-use crate::cli::{GateArgs, OnTimeout};
+use crate::cli::OnTimeout;
+use crate::settings::{self, GateSettings};
 use crate::plan::Plan;
 use crate::report::Reporter;
 use crate::secret::Secret;
@@ -21,7 +22,7 @@ const CONSOLE_WIND_DOWN: Duration = Duration::from_secs(2);
 
 pub struct Session<'a> {
     pub ctx: &'a Context,
-    pub args: &'a GateArgs,
+    pub args: &'a GateSettings,
     pub reporter: &'a Reporter,
     pub events: Receiver<Event>,
     /// Present while consoles are prompting.
@@ -53,8 +54,8 @@ impl Session<'_> {
         }
         manager.status(&hint::waiting_status(&plan));
         let start = Instant::now();
-        let deadline = self.args.timeout.map(|t| start + t.std());
-        let interval = self.args.poll_interval.std().max(Duration::from_millis(10));
+        let deadline = self.args.timeout.map(|t| start + t);
+        let interval = self.args.poll_interval.max(Duration::from_millis(10));
         let keepalive = manager.keepalive_interval();
         let mut next_poll = start + interval;
         let mut next_keepalive = start;
@@ -70,7 +71,10 @@ impl Session<'_> {
             {
                 wake = (d, Wake::Timeout);
             }
-            let poll_now = match self.events.recv_timeout(wake.0.saturating_duration_since(now)) {
+            let poll_now = match self
+                .events
+                .recv_timeout(wake.0.saturating_duration_since(now))
+            {
                 Ok(Event::Recheck) => true,
                 Ok(Event::Terminate(sig)) => {
                     self.reporter.error(&format!(
@@ -242,15 +246,18 @@ impl Session<'_> {
     }
 
     fn source_ended(&mut self, plan: &Plan, source: &str, reason: &str) {
-        self.reporter.warn(&format!("stopped prompting on {source}: {reason}"));
-        self.consoles.retain(|c| c.name != source || !c.handle.is_finished());
+        self.reporter
+            .warn(&format!("stopped prompting on {source}: {reason}"));
+        self.consoles
+            .retain(|c| c.name != source || !c.handle.is_finished());
         let any_left = self
             .consoles
             .iter()
             .any(|c| c.name != source && !c.handle.is_finished());
         if !any_left && self.board.is_some() {
-            self.reporter
-                .warn("no console is prompting any more; waiting for the keys to be loaded another way");
+            self.reporter.warn(
+                "no console is prompting any more; waiting for the keys to be loaded another way",
+            );
             if let Some(board) = self.board.take() {
                 board.finish("keygate: no longer prompting.");
             }
@@ -273,7 +280,7 @@ impl Session<'_> {
 
     fn timed_out(&self, plan: &Plan) -> End {
         let locked = plan.locked_names().join(", ");
-        let after = self.args.timeout.map(|t| t.to_string()).unwrap_or_default();
+        let after = self.args.timeout.map(settings::show).unwrap_or_default();
         if let Some(board) = &self.board {
             board.finish(&format!("keygate: gave up after {after}."));
         }

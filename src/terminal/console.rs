@@ -258,7 +258,11 @@ impl Console {
                 std::io::Error::from(std::io::ErrorKind::TimedOut),
             )),
             Ok(_) => {
-                if fds.get(1).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty()) {
+                if fds
+                    .get(1)
+                    .and_then(|f| f.revents())
+                    .is_some_and(|r| !r.is_empty())
+                {
                     return Ok(Written::Cancelled);
                 }
                 let out = fds[0].revents().unwrap_or(PollFlags::empty());

@@ -16,7 +16,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::sys::termios::{self, FlushArg, InputFlags, LocalFlags, SetArg, SpecialCharacterIndices, Termios};
+use nix::sys::termios::{
+    self, FlushArg, InputFlags, LocalFlags, SetArg, SpecialCharacterIndices, Termios,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -56,7 +58,9 @@ static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
 fn registry() -> MutexGuard<'static, Registry> {
     // A panic while holding the lock cannot leave the registry inconsistent
     // in a way that matters more than restoring terminals does.
-    REGISTRY.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    REGISTRY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The raw-mode settings derived from `saved`: no echo, no line editing by
@@ -74,7 +78,12 @@ pub(crate) fn raw_from(saved: &Termios) -> Termios {
     );
     t.input_flags
         .remove(InputFlags::ICRNL | InputFlags::INLCR | InputFlags::IGNCR | InputFlags::ISTRIP);
-    #[cfg(any(target_os = "linux", target_os = "android", target_os = "illumos", target_os = "solaris"))]
+    #[cfg(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "illumos",
+        target_os = "solaris"
+    ))]
     t.input_flags.remove(InputFlags::IUCLC);
     t.control_chars[SpecialCharacterIndices::VMIN as usize] = 1;
     t.control_chars[SpecialCharacterIndices::VTIME as usize] = 0;

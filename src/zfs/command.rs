@@ -14,6 +14,9 @@ use nix::unistd::Pid;
 /// under a service manager.
 const SCRUBBED_ENV: &[&str] = &["NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID"];
 
+/// Writes a call's stdin (a key, for `load-key`); stdin closes when it returns.
+pub type Feeder<'a> = &'a dyn Fn(&mut ChildStdin) -> io::Result<()>;
+
 /// How the zfs program is found and how long one call may take.
 #[derive(Debug, Clone)]
 pub struct Zfs {
@@ -135,7 +138,7 @@ impl Zfs {
     pub fn run(
         &self,
         args: &[&str],
-        feed: Option<&dyn Fn(&mut ChildStdin) -> io::Result<()>>,
+        feed: Option<Feeder<'_>>,
     ) -> Result<CallOutput, ZfsError> {
         let call = self.describe(args);
         let mut cmd = Command::new(&self.program);

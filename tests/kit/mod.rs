@@ -116,3 +116,114 @@ pub fn stdout_of(out: &std::process::Output) -> String {
 pub fn signal(child: &Child, sig: Signal) {
     kill(Pid::from_raw(child.id() as i32), sig).unwrap();
 }
+
+/// A real pseudo-terminal standing in for a console: keygate opens the
+/// slave by its path; the test types on the master and reads what keygate
+/// printed there.
+pub struct Pty {
+    pub master: std::os::fd::OwnedFd,
+    /// Kept open so the line stays up and its settings can be read.
+    pub slave: std::os::fd::OwnedFd,
+    pub path: String,
+    seen: std::cell::RefCell<Vec<u8>>,
+}
+
+impl Pty {
+    /// Both ends are opened close-on-exec, so no other test's child can
+    /// inherit them (an inherited master would keep a "hung up" line alive).
+    pub fn new() -> Pty {
+        use nix::fcntl::OFlag;
+        let master =
+            nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC).unwrap();
+        nix::pty::grantpt(&master).unwrap();
+        nix::pty::unlockpt(&master).unwrap();
+        let path = nix::pty::ptsname_r(&master).unwrap();
+        let slave = nix::fcntl::open(
+            path.as_str(),
+            OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .unwrap();
+        let flags = nix::fcntl::fcntl(&master, nix::fcntl::FcntlArg::F_GETFL).unwrap();
+        let flags = OFlag::from_bits_retain(flags) | OFlag::O_NONBLOCK;
+        nix::fcntl::fcntl(&master, nix::fcntl::FcntlArg::F_SETFL(flags)).unwrap();
+        // SAFETY: posix_openpt returned a fresh descriptor that nothing else owns.
+        let master = unsafe {
+            <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(
+                std::os::fd::IntoRawFd::into_raw_fd(master),
+            )
+        };
+        Pty {
+            master,
+            slave,
+            path,
+            seen: Default::default(),
+        }
+    }
+
+    /// Type bytes on the line.
+    pub fn type_bytes(&self, bytes: &[u8]) {
+        let mut done = 0;
+        while done < bytes.len() {
+            match nix::unistd::write(&self.master, &bytes[done..]) {
+                Ok(n) => done += n,
+                Err(nix::errno::Errno::EAGAIN) => thread::sleep(Duration::from_millis(2)),
+                Err(e) => panic!("typing on {}: {e}", self.path),
+            }
+        }
+    }
+
+    fn pump(&self) {
+        let mut buf = [0u8; 4096];
+        loop {
+            match nix::unistd::read(&self.master, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => self.seen.borrow_mut().extend_from_slice(&buf[..n]),
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Everything keygate wrote on the line so far.
+    pub fn output(&self) -> String {
+        self.pump();
+        String::from_utf8_lossy(&self.seen.borrow()).into_owned()
+    }
+
+    /// Wait until the output contains `needle` `times` times in all.
+    pub fn expect_n(&self, needle: &str, times: usize, timeout: Duration) {
+        let ok = eventually(timeout, || self.output().matches(needle).count() >= times);
+        assert!(
+            ok,
+            "waited for {times}x {needle:?} on {}; got:\n{}",
+            self.path,
+            self.output()
+        );
+    }
+
+    pub fn expect(&self, needle: &str) {
+        self.expect_n(needle, 1, Duration::from_secs(20));
+    }
+
+    pub fn termios(&self) -> nix::sys::termios::Termios {
+        nix::sys::termios::tcgetattr(&self.slave).unwrap()
+    }
+
+    /// Whether the line echoes right now.
+    pub fn echo_on(&self) -> bool {
+        self.termios()
+            .local_flags
+            .contains(nix::sys::termios::LocalFlags::ECHO)
+    }
+}
+
+/// The termios fields that matter for "restored exactly".
+pub fn termios_fields(t: &nix::sys::termios::Termios) -> (u64, u64, u64, u64, Vec<u8>) {
+    (
+        t.input_flags.bits() as u64,
+        t.output_flags.bits() as u64,
+        t.control_flags.bits() as u64,
+        t.local_flags.bits() as u64,
+        t.control_chars.to_vec(),
+    )
+}

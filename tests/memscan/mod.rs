@@ -31,7 +31,10 @@ pub fn find_in_process_memory(pid: i32, needle: &[u8]) -> io::Result<Vec<(u64, S
             continue;
         };
         if !region.readable
-            || matches!(region.name.as_str(), "[vvar]" | "[vvar_vclock]" | "[vsyscall]")
+            || matches!(
+                region.name.as_str(),
+                "[vvar]" | "[vvar_vclock]" | "[vsyscall]"
+            )
         {
             continue;
         }
@@ -76,7 +79,9 @@ fn scan_region(mem: &File, region: &Region, needle: &[u8], hits: &mut Vec<(u64, 
     // boundaries are found.
     let mut carried = 0usize;
     while addr < region.end {
-        let want = usize::try_from(region.end - addr).unwrap_or(CHUNK).min(CHUNK);
+        let want = usize::try_from(region.end - addr)
+            .unwrap_or(CHUNK)
+            .min(CHUNK);
         let got = match mem.read_at(&mut buf[carried..carried + want], addr) {
             Ok(0) | Err(_) => return,
             Ok(n) => n,

@@ -1,0 +1,381 @@
+//! `keygate gate --mode prompt` on real pseudo-terminals: one passphrase for
+//! every root, re-prompts only for roots that rejected it, several consoles
+//! at once, line editing, and the terminal left exactly as it was.
+
+mod common;
+mod kit;
+mod memscan;
+
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use nix::sys::termios::LocalFlags;
+
+use common::{Sim, TIMEOUT};
+use kit::{NotifySocket, Pty, eventually, finish, keygate, signal, stderr_of, termios_fields};
+
+const PASS: &[u8] = b"hunter2hunter2";
+
+fn spawn_prompt(sim: &Sim, consoles: &[&Pty], extra: &[&str]) -> Child {
+    let mut args: Vec<&str> = vec!["gate", "--mode", "prompt", "--poll-interval", "200ms"];
+    for c in consoles {
+        args.push("--console");
+        args.push(&c.path);
+    }
+    args.extend_from_slice(extra);
+    keygate(sim, &args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn one_root() -> Sim {
+    let sim = Sim::new();
+    sim.pool("nest");
+    sim.encrypted_root("nest/a", PASS);
+    sim.child("nest/a/b");
+    sim
+}
+
+#[test]
+fn right_passphrase_unlocks_and_is_ready() {
+    let sim = one_root();
+    let tty = Pty::new();
+    let before = termios_fields(&tty.termios());
+    let notify = NotifySocket::new();
+    let mut cmd = keygate(&sim, &["gate", "--mode", "prompt", "--console", &tty.path]);
+    cmd.env("NOTIFY_SOCKET", notify.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    tty.expect("Enter passphrase for nest/a: ");
+    assert!(!tty.echo_on(), "echo must be off while prompting");
+    assert!(!tty.termios().local_flags.contains(LocalFlags::ICANON));
+    tty.type_bytes(b"hunter2hunter2\n");
+    let out = finish(child, TIMEOUT);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    assert_eq!(sim.keystatus("nest/a"), "available");
+    assert!(tty.output().contains("unlocked nest/a"), "{}", tty.output());
+    assert!(
+        !tty.output().contains("hunter2"),
+        "the passphrase was echoed"
+    );
+    assert!(!stderr_of(&out).contains("hunter2"));
+    assert_eq!(
+        termios_fields(&tty.termios()),
+        before,
+        "termios restored exactly"
+    );
+    assert!(notify.messages().join("").contains("READY=1"));
+    // The passphrase went only to stdin: never into zfs's argv.
+    for call in sim.calls() {
+        assert!(!call.join(" ").contains("hunter2"), "{call:?}");
+        if call[0] == "load-key" {
+            assert_eq!(call, ["load-key", "-L", "prompt", "nest/a"]);
+        }
+    }
+}
+
+#[test]
+fn wrong_then_right() {
+    let sim = one_root();
+    let tty = Pty::new();
+    let child = spawn_prompt(&sim, &[&tty], &[]);
+    tty.expect("Enter passphrase for nest/a: ");
+    tty.type_bytes(b"not-the-passphrase\r");
+    tty.expect("wrong passphrase for nest/a");
+    tty.expect_n("Enter passphrase for nest/a: ", 2, Duration::from_secs(20));
+    tty.type_bytes(b"hunter2hunter2\r");
+    let out = finish(child, TIMEOUT);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    assert_eq!(sim.keystatus("nest/a"), "available");
+}
+
+#[test]
+fn one_passphrase_for_two_roots_is_asked_once() {
+    let sim = one_root();
+    sim.encrypted_root("nest/c", PASS);
+    let tty = Pty::new();
+    let child = spawn_prompt(&sim, &[&tty], &[]);
+    tty.expect("Enter passphrase for nest (2 encryption roots): ");
+    tty.type_bytes(b"hunter2hunter2\r");
+    let out = finish(child, TIMEOUT);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    assert_eq!(sim.keystatus("nest/a"), "available");
+    assert_eq!(sim.keystatus("nest/c"), "available");
+    assert_eq!(tty.output().matches("Enter passphrase").count(), 1);
+    assert_eq!(sim.count_calls("load-key"), 2, "one load-key per root");
+}
+
+#[test]
+fn second_prompt_names_the_root_that_rejected_it() {
+    let sim = one_root();
+    sim.encrypted_root("nest/c", b"a-different-one");
+    let tty = Pty::new();
+    let child = spawn_prompt(&sim, &[&tty], &[]);
+    tty.expect("Enter passphrase for nest (2 encryption roots): ");
+    tty.type_bytes(b"hunter2hunter2\r");
+    tty.expect("unlocked nest/a.");
+    tty.expect("Enter passphrase for nest/c: ");
+    assert_eq!(sim.keystatus("nest/a"), "available");
+    tty.type_bytes(b"a-different-one\r");
+    let out = finish(child, TIMEOUT);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    assert_eq!(sim.keystatus("nest/c"), "available");
+    // The second passphrase was tried only on the root still locked.
+    let loads: Vec<String> = sim
+        .calls()
+        .into_iter()
+        .filter(|c| c[0] == "load-key")
+        .map(|c| c[3].clone())
+        .collect();
+    assert_eq!(loads.len(), 3, "{loads:?}");
+    assert_eq!(loads[2], "nest/c");
+}
+
+#[test]
+fn two_consoles_the_second_answers() {
+    let sim = one_root();
+    let vga = Pty::new();
+    let lom = Pty::new();
+    let child = spawn_prompt(&sim, &[&vga, &lom], &[]);
+    vga.expect("Enter passphrase for nest/a: ");
+    lom.expect("Enter passphrase for nest/a: ");
+    let vga_before = termios_fields(&vga.termios());
+    assert!(!vga.echo_on() && !lom.echo_on());
+    lom.type_bytes(b"hunter2hunter2\r");
+    let out = finish(child, TIMEOUT);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    vga.expect(&format!(
+        "keys loaded from {}; no passphrase needed here.",
+        lom.path
+    ));
+    assert!(vga.echo_on() && lom.echo_on());
+    assert_ne!(
+        termios_fields(&vga.termios()),
+        vga_before,
+        "raw while prompting"
+    );
+}
+
+#[test]
+fn a_console_that_hangs_up_is_dropped_while_the_other_answers() {
+    let sim = one_root();
+    let dead = Pty::new();
+    let live = Pty::new();
+    let child = spawn_prompt(&sim, &[&dead, &live], &[]);
+    dead.expect("Enter passphrase");
+    live.expect("Enter passphrase");
+    let Pty { master, slave, .. } = dead;
+    drop(master);
+    drop(slave);
+    std::thread::sleep(Duration::from_millis(300));
+    live.type_bytes(b"hunter2hunter2\r");
+    let out = finish(child, TIMEOUT);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    assert!(stderr_of(&out).contains("hung up"), "{}", stderr_of(&out));
+}
+
+#[test]
+fn every_console_gone_falls_back_to_waiting() {
+    let sim = one_root();
+    let tty = Pty::new();
+    let child = spawn_prompt(&sim, &[&tty], &["--tries", "1"]);
+    tty.expect("Enter passphrase for nest/a: ");
+    tty.type_bytes(b"wrong-passphrase\r");
+    tty.expect("no longer prompting here");
+    assert!(eventually(Duration::from_secs(10), || tty.echo_on()));
+    sim.load("nest/a");
+    let out = finish(child, TIMEOUT);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("waiting for the keys to be loaded another way"),
+        "{err}"
+    );
+    assert!(
+        err.contains("Load them from another shell with 'zfs load-key -r nest/a'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn line_editing_keys() {
+    let sim = one_root();
+    let tty = Pty::new();
+    let child = spawn_prompt(&sim, &[&tty], &[]);
+    tty.expect("Enter passphrase for nest/a: ");
+    // Ctrl-C abandons the entry and prompts again.
+    tty.type_bytes(b"garbage\x03");
+    tty.expect_n("Enter passphrase for nest/a: ", 2, Duration::from_secs(20));
+    // Ctrl-U erases the line; Backspace and DEL erase one character each.
+    tty.type_bytes(b"junk\x15hunter2hunter2XY\x08\x7f\r");
+    let out = finish(child, TIMEOUT);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    assert_eq!(sim.keystatus("nest/a"), "available");
+    assert_eq!(
+        sim.count_calls("load-key"),
+        1,
+        "Ctrl-C'd entry was never tried"
+    );
+}
+
+#[test]
+fn lengths_are_checked_before_any_zfs_call() {
+    let sim = Sim::new();
+    sim.pool("nest");
+    let exactly_512 = vec![b'p'; 512];
+    sim.encrypted_root("nest/a", &exactly_512);
+    let tty = Pty::new();
+    let child = spawn_prompt(&sim, &[&tty], &[]);
+    tty.expect("Enter passphrase for nest/a: ");
+    tty.type_bytes(b"\r");
+    tty.expect("Empty passphrase");
+    tty.type_bytes(b"1234567\r");
+    tty.expect("too short (7 bytes)");
+    let mut long = vec![b'p'; 513];
+    long.push(b'\r');
+    tty.type_bytes(&long);
+    tty.expect("too long (513 bytes)");
+    assert_eq!(sim.count_calls("load-key"), 0);
+    // Exactly 8 bytes is tried (and wrong here); exactly 512 opens it.
+    tty.type_bytes(b"12345678\r");
+    tty.expect("wrong passphrase for nest/a");
+    tty.expect_n("Enter passphrase for nest/a: ", 5, Duration::from_secs(20));
+    let mut right = exactly_512.clone();
+    right.push(b'\r');
+    tty.type_bytes(&right);
+    let out = finish(child, TIMEOUT);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    assert_eq!(sim.count_calls("load-key"), 2);
+}
+
+#[test]
+fn non_utf8_passphrase_passes_through_unchanged() {
+    let sim = Sim::new();
+    sim.pool("nest");
+    let pass = b"\xff\xfe\xe9t\xe9-caf\xc3\xa9\x1b[A";
+    sim.encrypted_root("nest/a", pass);
+    let tty = Pty::new();
+    let child = spawn_prompt(&sim, &[&tty], &[]);
+    tty.expect("Enter passphrase for nest/a: ");
+    let mut typed = pass.to_vec();
+    typed.push(b'\r');
+    tty.type_bytes(&typed);
+    let out = finish(child, TIMEOUT);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+}
+
+#[test]
+fn terminating_signals_mid_prompt_restore_the_terminal() {
+    for sig in [
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGINT,
+        Signal::SIGQUIT,
+    ] {
+        let sim = one_root();
+        let tty = Pty::new();
+        let before = termios_fields(&tty.termios());
+        let child = spawn_prompt(&sim, &[&tty], &[]);
+        tty.expect("Enter passphrase for nest/a: ");
+        tty.type_bytes(b"half-typ");
+        assert!(eventually(Duration::from_secs(5), || !tty.echo_on()));
+        signal(&child, sig);
+        let out = finish(child, TIMEOUT);
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            out.status.signal(),
+            Some(sig as i32),
+            "{sig}: {}",
+            common::show(&out)
+        );
+        let after = tty.termios();
+        assert!(after.local_flags.contains(LocalFlags::ECHO), "{sig}");
+        assert!(after.local_flags.contains(LocalFlags::ICANON), "{sig}");
+        assert_eq!(termios_fields(&after), before, "{sig}: restored exactly");
+        assert_eq!(sim.keystatus("nest/a"), "unavailable");
+    }
+}
+
+#[test]
+fn out_of_band_load_withdraws_the_prompt() {
+    let sim = one_root();
+    let tty = Pty::new();
+    let child = spawn_prompt(&sim, &[&tty], &[]);
+    tty.expect("Enter passphrase for nest/a: ");
+    sim.load("nest/a");
+    let out = finish(child, TIMEOUT);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    tty.expect("keys loaded; no passphrase needed here.");
+    assert!(tty.echo_on());
+}
+
+#[test]
+fn key_files_load_first_and_a_broken_one_joins_the_prompt() {
+    let sim = one_root();
+    let keys = tempfile::tempdir().unwrap();
+    let good = keys.path().join("good.key");
+    std::fs::write(&good, b"filepass123\n").unwrap();
+    sim.file_root("nest/f", &good, b"filepass123");
+    let gone = keys.path().join("gone.key");
+    std::fs::write(&gone, b"otherpass99\n").unwrap();
+    sim.file_root("nest/g", &gone, b"hunter2hunter2");
+    std::fs::remove_file(&gone).unwrap();
+    let tty = Pty::new();
+    let child = spawn_prompt(&sim, &[&tty], &[]);
+    tty.expect("Enter passphrase for nest (2 encryption roots): ");
+    assert_eq!(
+        sim.keystatus("nest/f"),
+        "available",
+        "loaded from its file first"
+    );
+    tty.type_bytes(b"hunter2hunter2\r");
+    let out = finish(child, TIMEOUT);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("loaded the key of nest/f from its keylocation"),
+        "{err}"
+    );
+    assert!(
+        err.contains("cannot load the key of nest/g from its keylocation: Key load error: Failed to open key material file: No such file or directory"),
+        "{err}"
+    );
+    assert_eq!(sim.keystatus("nest/g"), "available");
+}
+
+#[test]
+fn no_passphrase_left_in_memory_while_waiting_for_the_next() {
+    let sim = one_root();
+    sim.encrypted_root("nest/c", b"second-passphrase");
+    let tty = Pty::new();
+    let child = spawn_prompt(&sim, &[&tty], &[]);
+    tty.expect("Enter passphrase for nest (2 encryption roots): ");
+    let wrong = b"wrong-guess-7f3a9c";
+    let mut typed = wrong.to_vec();
+    typed.push(b'\r');
+    tty.type_bytes(&typed);
+    tty.expect("wrong passphrase for nest/a, nest/c");
+    tty.expect_n(
+        "Enter passphrase for nest (2 encryption roots): ",
+        2,
+        Duration::from_secs(20),
+    );
+    tty.type_bytes(b"hunter2hunter2\r");
+    tty.expect("Enter passphrase for nest/c: ");
+    std::thread::sleep(Duration::from_millis(200));
+    let pid = child.id() as i32;
+    for needle in [&wrong[..], PASS] {
+        let hits = memscan::find_in_process_memory(pid, needle).unwrap();
+        assert!(
+            hits.is_empty(),
+            "{:?} found at {hits:?}",
+            String::from_utf8_lossy(needle)
+        );
+    }
+    signal(&child, Signal::SIGTERM);
+    let _ = finish(child, TIMEOUT);
+}
