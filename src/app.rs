@@ -42,6 +42,22 @@ pub fn run(cli: Cli, env: &Environment) -> i32 {
                 },
             }
         }
+        Command::Unlock(args) => {
+            let ctx = Context {
+                zfs,
+                manager,
+                host: Host::from_process(),
+            };
+            crate::unlock::unlock(&ctx, &args)
+        }
+        Command::Status(args) => {
+            let ctx = Context {
+                zfs,
+                manager,
+                host: Host::from_process(),
+            };
+            crate::unlock::status(&ctx, &args)
+        }
         Command::Render(args) => match crate::render::run(&args) {
             Ok(()) => 0,
             Err(e) => {

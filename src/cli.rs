@@ -60,6 +60,21 @@ pub enum Command {
     /// openrc: the init script and its conf.d file. The files shipped in
     /// units/, smf/ and openrc/ are exactly what this prints with no options.
     Render(RenderArgs),
+
+    /// Type the passphrase once from a shell (SSH, a serial getty) and unlock.
+    ///
+    /// When a gate is waiting at boot, the passphrase goes to it over its
+    /// control socket, it is tried on every root the gate waits for, and the
+    /// boot continues. With no gate running, keygate loads the keys itself.
+    /// Prompts once on the controlling terminal; prints one line per root;
+    /// exits 0 only when every key is available.
+    Unlock(UnlockArgs),
+
+    /// Show what a waiting gate is waiting for.
+    ///
+    /// The locked roots, since when, and which consoles and sources are
+    /// asking. Exits 0 when a gate answered, 1 when none is waiting.
+    Status(StatusArgs),
 }
 
 #[derive(Debug, Args)]
@@ -157,9 +172,60 @@ pub struct GateArgs {
     #[arg(long, value_name = "N")]
     pub tries: Option<u32>,
 
+    /// Control socket on which `keygate unlock` and `keygate status` reach
+    /// the waiting gate [default: /run/keygate/control.sock].
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+
+    /// Also ask through systemd's password agents (plymouth, the console
+    /// and wall agents, systemd-tty-ask-password-agent over SSH). On by
+    /// default under systemd, where keygate then prompts directly only on
+    /// consoles named with --console: systemd's console agent already asks
+    /// on every active console.
+    #[arg(long, overrides_with = "no_ask_password")]
+    pub ask_password: bool,
+
+    /// Do not publish systemd ask-password requests.
+    #[arg(long, overrides_with = "ask_password")]
+    pub no_ask_password: bool,
+
     /// Datasets to gate, recursively (default: every imported pool).
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
+}
+
+impl GateArgs {
+    /// --ask-password / --no-ask-password, if either was given (last wins).
+    pub fn ask_password(&self) -> Option<bool> {
+        match (self.ask_password, self.no_ask_password) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// The waiting gate's control socket [default: /run/keygate/control.sock].
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+
+    /// Datasets to unlock when no gate is waiting (default: every imported
+    /// pool). A waiting gate unlocks what it is waiting for.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The waiting gate's control socket [default: /run/keygate/control.sock].
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -295,7 +295,7 @@ pub fn write_secret_line<Fd: AsFd>(fd: Fd, secret: &Secret) -> io::Result<()> {
     let total = parts[0].len() + 1;
     while done < total {
         let (first, second) = if done < parts[0].len() {
-            (&parts[0][done..], &parts[1][..])
+            (&parts[0][done..], parts[1])
         } else {
             (&parts[1][done - parts[0].len()..], &[][..])
         };

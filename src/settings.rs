@@ -1,13 +1,117 @@
 //! The gate's settings: command-line flags over the configuration file over
 //! built-in defaults, validated into narrow types.
 
-use std::path::PathBuf;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
 use crate::cli::{GateArgs, Mode, OnTimeout};
+use crate::config::ConfigFile;
 
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
 pub const DEFAULT_TRIES: u32 = 3;
+/// The zfs program when neither `--zfs` nor `zfs =` names one.
+pub const DEFAULT_ZFS: &str = "zfs";
+/// How long one zfs call may take when neither `--zfs-timeout` nor
+/// `zfs_timeout =` says.
+pub const DEFAULT_ZFS_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What happens to a keystore once the keys inside it are loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClosePolicy {
+    /// Unmount it and unload its key (only a key the gate loaded itself).
+    #[default]
+    Unload,
+    /// Unmount it; its key stays loaded.
+    Unmount,
+    /// Leave it mounted and its key loaded.
+    Keep,
+}
+
+impl ClosePolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClosePolicy::Unload => "unload",
+            ClosePolicy::Unmount => "unmount",
+            ClosePolicy::Keep => "keep",
+        }
+    }
+}
+
+impl fmt::Display for ClosePolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ClosePolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "unload" => Ok(ClosePolicy::Unload),
+            "unmount" => Ok(ClosePolicy::Unmount),
+            "keep" => Ok(ClosePolicy::Keep),
+            other => Err(format!(
+                "expected one of unload, unmount, keep, found {other:?}"
+            )),
+        }
+    }
+}
+
+/// Where a keystore is mounted while the keys inside it are read.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum KeystoreMount {
+    /// At its own `mountpoint` property, with `zfs mount`.
+    #[default]
+    Own,
+    /// At a fresh directory under `/run/keygate/keystores/` that only root
+    /// can enter, with mount(8); the key files are read from there.
+    Private,
+    /// At this directory, with mount(8) (for `mountpoint=legacy` keystores,
+    /// or to keep it away from its usual place); roots whose key file lies
+    /// under this path depend on it.
+    Path(PathBuf),
+}
+
+/// One `[[keystore]]` entry: a dataset that holds other roots' key files.
+/// Keystores are found without configuration; an entry only changes how one
+/// is opened and closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeystoreSettings {
+    pub dataset: String,
+    /// None: the global `keystore_close` (default `unload`).
+    pub close: Option<ClosePolicy>,
+    pub mount: KeystoreMount,
+}
+
+/// The zfs program and its per-call timeout: flags over the file over
+/// defaults. The flags are global options, hence apart from [`GateSettings`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZfsSettings {
+    pub program: PathBuf,
+    pub timeout: Duration,
+}
+
+impl ZfsSettings {
+    pub fn resolve(
+        flag_program: Option<&Path>,
+        flag_timeout: Option<crate::duration::Duration>,
+        file: &ConfigFile,
+    ) -> ZfsSettings {
+        ZfsSettings {
+            program: flag_program
+                .map(Path::to_path_buf)
+                .or_else(|| file.zfs.clone())
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_ZFS)),
+            timeout: flag_timeout
+                .or(file.zfs_timeout)
+                .map(|d| d.std())
+                .unwrap_or(DEFAULT_ZFS_TIMEOUT),
+        }
+    }
+}
 
 /// Everything the gate needs to know about what to do, fully resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +125,14 @@ pub struct GateSettings {
     pub on_timeout: OnTimeout,
     /// Wrong passphrases per console (0: unlimited).
     pub tries: u32,
+    /// The control socket (`None`: the default path under the host root).
+    pub socket: Option<PathBuf>,
+    /// Publish systemd ask-password requests (`None`: only under systemd).
+    pub ask_password: Option<bool>,
+    /// How keystores are closed unless their entry says otherwise.
+    pub keystore_close: ClosePolicy,
+    /// `[[keystore]]` entries from the configuration file.
+    pub keystores: Vec<KeystoreSettings>,
 }
 
 impl Default for GateSettings {
@@ -33,6 +145,10 @@ impl Default for GateSettings {
             timeout: None,
             on_timeout: OnTimeout::Fail,
             tries: DEFAULT_TRIES,
+            socket: None,
+            ask_password: None,
+            keystore_close: ClosePolicy::default(),
+            keystores: Vec::new(),
         }
     }
 }
@@ -40,23 +156,65 @@ impl Default for GateSettings {
 impl GateSettings {
     /// Flags over defaults. Errors name the flag that is wrong.
     pub fn resolve(args: &GateArgs) -> Result<GateSettings, String> {
+        GateSettings::resolve_with(args, &ConfigFile::default())
+    }
+
+    /// Flags over the configuration file over defaults. Errors name the
+    /// flag, or the file, line and key, that is wrong. (Single values in
+    /// the file are already checked by [`crate::config::parse`]; this checks
+    /// the combinations.)
+    pub fn resolve_with(args: &GateArgs, file: &ConfigFile) -> Result<GateSettings, String> {
         let d = GateSettings::default();
+        let timeout = args.timeout.or(file.timeout).map(|t| t.std());
         let s = GateSettings {
-            targets: args.targets.clone(),
-            mode: args.mode.unwrap_or(d.mode),
-            consoles: args.consoles.clone(),
-            poll_interval: args.poll_interval.map(|p| p.std()).unwrap_or(d.poll_interval),
-            timeout: args.timeout.map(|t| t.std()),
-            on_timeout: args.on_timeout.unwrap_or(d.on_timeout),
-            tries: args.tries.unwrap_or(d.tries),
+            targets: if args.targets.is_empty() {
+                file.targets.clone().unwrap_or_default()
+            } else {
+                args.targets.clone()
+            },
+            mode: args.mode.or(file.mode).unwrap_or(d.mode),
+            consoles: if args.consoles.is_empty() {
+                file.consoles.clone().unwrap_or_default()
+            } else {
+                args.consoles.clone()
+            },
+            poll_interval: args
+                .poll_interval
+                .or(file.poll_interval)
+                .map(|p| p.std())
+                .unwrap_or(d.poll_interval),
+            timeout,
+            on_timeout: args.on_timeout.or(file.on_timeout).unwrap_or(d.on_timeout),
+            tries: args.tries.or(file.tries).unwrap_or(d.tries),
+            socket: args.socket.clone().or_else(|| file.socket.clone()),
+            ask_password: args.ask_password().or(file.ask_password),
+            keystore_close: file.keystore_close.unwrap_or(d.keystore_close),
+            keystores: file.keystores.clone(),
         };
-        if args.on_timeout.is_some() && s.timeout.is_none() {
-            return Err("--on-timeout needs --timeout (how long to wait first)".into());
+        if s.timeout.is_none() {
+            if args.on_timeout.is_some() {
+                return Err("--on-timeout needs --timeout (how long to wait first)".into());
+            }
+            if file.on_timeout.is_some() {
+                return Err(format!(
+                    "{}: needs timeout (how long to wait first)",
+                    file.whereabouts("on_timeout")
+                ));
+            }
         }
         if s.poll_interval.is_zero() {
             return Err("--poll-interval must be longer than 0s".into());
         }
         Ok(s)
+    }
+
+    /// The close policy of the keystore `dataset`.
+    pub fn close_policy(&self, dataset: &str) -> ClosePolicy {
+        self.keystores
+            .iter()
+            .find(|k| k.dataset == dataset)
+            .and_then(|k| k.close)
+            .unwrap_or(self.keystore_close)
     }
 }
 
@@ -81,6 +239,10 @@ mod tests {
             on_timeout: Some(OnTimeout::Continue),
             ..GateArgs::default()
         };
-        assert!(GateSettings::resolve(&args).unwrap_err().contains("--timeout"));
+        assert!(
+            GateSettings::resolve(&args)
+                .unwrap_err()
+                .contains("--timeout")
+        );
     }
 }

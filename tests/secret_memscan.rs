@@ -33,7 +33,7 @@ fn memscan_child() {
     let cancel = Cancel::new().expect("cancel");
     let mut control = BufReader::new(std::io::stdin());
     let mut step = |word: &str| {
-        println!("{word}");
+        println!("@@ {word}");
         std::io::stdout().flush().unwrap();
         let mut line = String::new();
         control.read_line(&mut line).unwrap();
@@ -129,15 +129,29 @@ impl Scripted {
         }
     }
 
-    /// Reads the child's next report line (it then waits for `next`).
+    /// Reads the child's next report line (it then waits for `next`),
+    /// skipping what the test harness prints.
     fn report(&mut self) -> String {
-        let mut line = String::new();
-        self.from_child.read_line(&mut line).expect("child report");
-        line.trim().to_owned()
+        loop {
+            let mut line = String::new();
+            let n = self.from_child.read_line(&mut line).expect("child report");
+            assert!(n > 0, "child stdout closed");
+            if let Some(report) = line.trim().strip_prefix("@@ ") {
+                return report.to_owned();
+            }
+        }
     }
 
     fn next(&mut self) {
         self.to_child.write_all(b"next\n").expect("tell child");
+    }
+}
+
+impl Drop for Scripted {
+    fn drop(&mut self) {
+        // Never leave the child behind when an assertion fails.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -153,7 +167,9 @@ fn pattern(tag: &str) -> Vec<u8> {
 #[test]
 fn memscan_finds_a_held_passphrase_and_not_a_dropped_one() {
     let held = pattern("held");
-    let erased = pattern("erased");
+    // Longer than what replaces it, so a tail would survive a mere truncate.
+    let erased: Vec<u8> = pattern("erased").repeat(3);
+    let backspaced = pattern("backspaced");
     let abandoned = pattern("abandoned");
     let too_long: Vec<u8> = pattern("toolong").into_iter().cycle().take(3000).collect();
     let short = pattern("short");
@@ -180,23 +196,28 @@ fn memscan_finds_a_held_passphrase_and_not_a_dropped_one() {
     s.next();
 
     s.wait_prompt(b"Two: ", 1);
-    s.type_bytes(&erased);
-    s.type_bytes(b"\x15");
     s.type_bytes(&abandoned);
     s.type_bytes(b"\x03");
     s.wait_prompt(b"Two: ", 2);
     s.type_bytes(&too_long);
     s.type_bytes(b"\r");
     s.wait_prompt(b"Two: ", 3);
+    // The entry that is finally held went through Ctrl-U and Backspace in
+    // the same buffer: what was erased must be zeros behind the kept bytes.
+    s.type_bytes(&erased);
+    s.type_bytes(b"\x15");
     s.type_bytes(&short);
+    s.type_bytes(&backspaced);
+    s.type_bytes(&vec![0x7f; backspaced.len()]);
     s.type_bytes(b"\r");
-    assert_eq!(
-        s.report(),
-        "HOLDING-SHORT Interrupted TooLong Secret(<redacted>, 27 bytes)"
-            .replace("27", &short.len().to_string())
+    let want = format!(
+        "HOLDING-SHORT Interrupted TooLong Passphrase(Secret(<redacted>, {} bytes))",
+        short.len()
     );
+    assert_eq!(s.report(), want);
     for (what, needle) in [
-        ("erased (Ctrl-U)", &erased[..]),
+        ("erased (Ctrl-U)", &erased[erased.len() - 24..]),
+        ("erased (Backspace)", &backspaced[..]),
         ("abandoned (Ctrl-C)", &abandoned[..]),
         ("too long", &too_long[..64]),
     ] {
@@ -208,5 +229,6 @@ fn memscan_finds_a_held_passphrase_and_not_a_dropped_one() {
     assert_eq!(s.report(), "END");
     s.next();
     let status = s.child.wait().expect("wait");
+    drop(s);
     assert!(status.success(), "child: {status}");
 }

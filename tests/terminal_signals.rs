@@ -180,6 +180,17 @@ impl Prompting {
     }
 }
 
+impl Drop for Prompting {
+    fn drop(&mut self) {
+        // Never leave the child behind when an assertion fails (a no-op
+        // once it has been reaped).
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 fn assert_same_termios(before: &Termios, after: &Termios) {
     assert_eq!(before.input_flags, after.input_flags, "c_iflag");
     assert_eq!(before.output_flags, after.output_flags, "c_oflag");

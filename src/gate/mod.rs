@@ -1,8 +1,6 @@
 //! The gate: find the locked roots, get their keys loaded, signal readiness.
 
-mod attempt;
-mod board;
-pub mod console_source;
+pub mod attempt;
 pub mod consoles;
 mod hint;
 mod session;
@@ -11,17 +9,19 @@ use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender};
 
 use crate::cli::Mode;
-use crate::settings::GateSettings;
+use crate::control::{self, status::SharedStatus};
 use crate::host::Host;
 use crate::plan::Plan;
 use crate::report::Reporter;
 use crate::secret::Secret;
 use crate::service::Manager;
+use crate::settings::GateSettings;
 use crate::terminal::Console;
 use crate::zfs::{self, Zfs, ZfsError};
 
+pub use crate::sources::Reply;
+use crate::sources::{ask_password, board, console as console_source};
 pub use attempt::Attempt;
-pub use console_source::Reply;
 use session::{End, Session};
 
 /// Something the gate must react to besides the passage of time.
@@ -109,6 +109,9 @@ pub fn run(
         return Outcome::Exit(0);
     }
 
+    let status = SharedStatus::new(mode_name(args.mode), plan.locked_names());
+    // Dropped when this function returns, on every path: removes the socket.
+    let _server = start_control_socket(ctx, args, &reporter, &status, events_tx.clone());
     let mut session = Session {
         ctx,
         args,
@@ -117,6 +120,7 @@ pub fn run(
         board: None,
         consoles: Vec::new(),
         prompted: false,
+        status,
     };
     if args.mode != Mode::Wait {
         start_prompts(ctx, args, &reporter, &plan, &mut session, events_tx);
@@ -170,21 +174,26 @@ fn start_prompts(
         reporter.info("no locked root takes a typed passphrase; waiting for the keys instead");
         return;
     }
-    let paths = consoles::prompt_consoles(&ctx.host, &args.consoles);
+    let under_systemd = ctx.manager == Manager::Systemd;
+    let ask = args.ask_password.unwrap_or(under_systemd);
+    // systemd's console agent already asks on every active console: keygate
+    // prompts there itself only on consoles named explicitly.
+    let paths = if ask && under_systemd && args.consoles.is_empty() {
+        Vec::new()
+    } else {
+        consoles::prompt_consoles(&ctx.host, &args.consoles)
+    };
     let mut opened = Vec::new();
     for path in &paths {
         match Console::open(path) {
             Ok(c) => opened.push(c),
-            Err(e) => {
-                if args.mode == Mode::Prompt {
-                    reporter.warn(&format!("{e}; not prompting there"));
-                } else {
-                    reporter.info(&format!("{e}; not prompting there"));
-                }
+            Err(e) if args.mode == Mode::Prompt => {
+                reporter.warn(&format!("{e}; not prompting there"))
             }
+            Err(e) => reporter.info(&format!("{e}; not prompting there")),
         }
     }
-    if opened.is_empty() {
+    if opened.is_empty() && !ask {
         reporter.warn("no console could be opened to prompt on; waiting for the keys instead");
         return;
     }
@@ -200,8 +209,25 @@ fn start_prompts(
     for console in opened {
         let name = console.name().to_string();
         match console_source::spawn(console, board.clone(), events_tx.clone(), args.tries) {
-            Ok(source) => session.consoles.push(source),
+            Ok(source) => {
+                session.status.add_source(format!("console {name}"));
+                session.consoles.push(source);
+                session.prompted = true;
+            }
             Err(e) => reporter.warn(&format!("cannot prompt on {name}: {e}")),
+        }
+    }
+    if ask {
+        let dir = ctx.host.path(ASK_PASSWORD_DIR);
+        match ask_password::spawn(&dir, board.clone(), events_tx, not_after_usec(args)) {
+            Ok(source) => {
+                session.status.add_source("systemd password agents".into());
+                session.consoles.push(source);
+            }
+            Err(e) => reporter.warn(&format!(
+                "cannot ask through systemd's password agents ({}): {e}",
+                dir.display()
+            )),
         }
     }
     if session.consoles.is_empty() {
@@ -214,7 +240,55 @@ fn start_prompts(
         names.join(", ")
     ));
     session.board = Some(board);
-    session.prompted = true;
+}
+
+/// Where systemd's password agents look for requests.
+pub const ASK_PASSWORD_DIR: &str = "/run/systemd/ask-password";
+
+/// CLOCK_MONOTONIC µs after which agents should stop asking (0: never).
+fn not_after_usec(args: &GateSettings) -> u64 {
+    let Some(timeout) = args.timeout else {
+        return 0;
+    };
+    match nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC) {
+        Ok(now) => {
+            let now_us = (now.tv_sec() as u64) * 1_000_000 + (now.tv_nsec() as u64) / 1_000;
+            now_us + timeout.as_micros() as u64
+        }
+        Err(_) => 0,
+    }
+}
+
+fn start_control_socket(
+    ctx: &Context,
+    args: &GateSettings,
+    reporter: &Reporter,
+    status: &SharedStatus,
+    events_tx: Sender<Event>,
+) -> Option<control::server::Server> {
+    let path = args
+        .socket
+        .clone()
+        .unwrap_or_else(|| ctx.host.path(control::DEFAULT_SOCKET));
+    match control::server::start(&path, events_tx, status.clone(), ctx.manager.clone()) {
+        Ok(server) => {
+            status.add_source(format!("control socket {}", path.display()));
+            Some(server)
+        }
+        Err(e) => {
+            reporter.warn(&e);
+            None
+        }
+    }
+}
+
+fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Auto => "auto",
+        Mode::Prompt => "prompt",
+        Mode::Wait => "wait",
+        Mode::Hint => "hint",
+    }
 }
 
 /// Where hints are written: `--console` paths, else under SMF `/dev/msglog`

@@ -6,15 +6,17 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use crate::cli::OnTimeout;
-use crate::settings::{self, GateSettings};
 use crate::plan::Plan;
 use crate::report::Reporter;
 use crate::secret::Secret;
+use crate::settings::{self, GateSettings};
 
 use super::attempt;
-use super::board::{Board, name_list};
-use super::console_source::{ConsoleSource, Reply};
 use super::{Context, Event, hint, read_plan};
+use crate::control::status::SharedStatus;
+use crate::sources::Reply;
+use crate::sources::board::{Board, name_list};
+use crate::sources::console::ConsoleSource;
 
 /// How long consoles get to restore themselves and print their last line
 /// once the gate is done.
@@ -31,6 +33,8 @@ pub struct Session<'a> {
     /// Whether any terminal was put in raw mode (decides how a terminating
     /// signal ends the process).
     pub prompted: bool,
+    /// What `keygate status` is told.
+    pub status: SharedStatus,
 }
 
 /// How the session ended.
@@ -220,6 +224,7 @@ impl Session<'_> {
             .filter(|n| !now.locked_names().contains(n))
             .collect();
         let still = now.locked_names();
+        self.status.set_locked(still.clone());
         self.ctx.manager.status(&hint::waiting_status(now));
         let how = match source {
             Some(s) => format!(" from {s}"),

@@ -72,3 +72,21 @@ pub enum Entry {
     /// The [`Cancel`] fired (or [`restore_all`] ran): stop prompting.
     Cancelled,
 }
+
+/// Fuzzing and regression-test entry (`fuzz/`, `tests/fuzz_regressions.rs`):
+/// feeds `input` to the line editor one byte at a time, with a fresh editor
+/// after each finished line as each prompt makes, and returns how each line
+/// ended. A line still open at the end of the input is dropped. Not part of
+/// the API.
+#[doc(hidden)]
+pub fn edit_for_fuzzing(input: &[u8]) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    let mut line = editor::LineEditor::new();
+    for &byte in input {
+        if let Some(end) = line.feed(byte) {
+            let done = std::mem::replace(&mut line, editor::LineEditor::new());
+            entries.push(done.finish(end));
+        }
+    }
+    entries
+}

@@ -135,11 +135,7 @@ impl Zfs {
     /// Run `zfs ARGS`, feeding stdin with `feed` (stdin is /dev/null when no
     /// feeder is given). Returns whatever the call printed and its status;
     /// a non-zero exit is not an error here, callers decide what it means.
-    pub fn run(
-        &self,
-        args: &[&str],
-        feed: Option<Feeder<'_>>,
-    ) -> Result<CallOutput, ZfsError> {
+    pub fn run(&self, args: &[&str], feed: Option<Feeder<'_>>) -> Result<CallOutput, ZfsError> {
         let call = self.describe(args);
         let mut cmd = Command::new(&self.program);
         cmd.args(args)

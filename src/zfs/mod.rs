@@ -7,5 +7,8 @@
 mod command;
 pub mod get;
 pub mod load_key;
+pub mod mount;
+pub mod unload_key;
+pub mod unmount;
 
 pub use command::{CallOutput, Zfs, ZfsError};

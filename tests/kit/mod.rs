@@ -15,14 +15,28 @@ use nix::unistd::Pid;
 use crate::common::{Sim, keygate_bin};
 
 /// `keygate ARGS` against `sim`, with no service manager in its environment
-/// (the test's own may have one) and host paths under `root`.
+/// (the test's own may have one) and host paths (/run/keygate, /dev/console,
+/// /sys/...) under [`host_root`], so parallel tests never share them.
 pub fn keygate(sim: &Sim, args: &[&str]) -> Command {
     let mut c = Command::new(keygate_bin());
     c.args(args).envs(sim.envs()).stdin(Stdio::null());
-    for var in ["NOTIFY_SOCKET", "SMF_FMRI", "RC_SVCNAME", "KEYGATE_ROOT"] {
+    for var in ["NOTIFY_SOCKET", "SMF_FMRI", "RC_SVCNAME"] {
         c.env_remove(var);
     }
+    c.env("KEYGATE_ROOT", host_root(sim));
     c
+}
+
+/// This test's stand-in for `/`.
+pub fn host_root(sim: &Sim) -> PathBuf {
+    let root = sim.root().join("host");
+    std::fs::create_dir_all(&root).unwrap();
+    root
+}
+
+/// Where the gate's control socket is by default in this test.
+pub fn default_socket(sim: &Sim) -> PathBuf {
+    host_root(sim).join("run/keygate/control.sock")
 }
 
 /// A real AF_UNIX datagram socket to hand to keygate as NOTIFY_SOCKET.
@@ -226,4 +240,47 @@ pub fn termios_fields(t: &nix::sys::termios::Termios) -> (u64, u64, u64, u64, Ve
         t.local_flags.bits() as u64,
         t.control_chars.to_vec(),
     )
+}
+
+/// Send raw bytes to a control socket and read the whole answer.
+pub fn control_exchange(socket: &Path, request: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let _ = s.write_all(request);
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// A command whose controlling terminal is `pty` (stdin, stdout and stderr
+/// too), as when a person runs it in a terminal.
+pub fn on_terminal(mut cmd: Command, pty: &Pty) -> Command {
+    use std::os::unix::process::CommandExt;
+    let slave = pty.path.clone();
+    // SAFETY: only async-signal-safe calls (setsid, open, ioctl, dup2) run
+    // between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            let fd = nix::fcntl::open(
+                slave.as_str(),
+                nix::fcntl::OFlag::O_RDWR,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map_err(std::io::Error::from)?;
+            use std::os::fd::AsRawFd;
+            if libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            for target in 0..3 {
+                if libc::dup2(fd.as_raw_fd(), target) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    cmd
 }

@@ -1,5 +1,7 @@
 # shellcheck shell=bash disable=SC2016
-# Build (or find in the cache) the Debian bookworm guest image with OpenZFS.
+# The recipe of the Debian bookworm guest image with OpenZFS. Everything in
+# this file and in guest/ goes into the image hash (lib/cache.sh): change
+# either and the next run builds a new image.
 #
 # Output, in "$IMAGE_DIR": disk.qcow2 (root ext4, whole disk, no partition
 # table), vmlinuz, initrd.img, kernel-version, zfs-version.
@@ -9,35 +11,6 @@ GUEST_BASE_PKGS=systemd,systemd-sysv,udev,kmod,e2fsprogs,procps,util-linux,less
 GUEST_KERNEL_PKGS="linux-image-amd64 linux-headers-amd64"
 GUEST_ZFS_PKGS="zfs-dkms zfsutils-linux"
 GUEST_DISK_SIZE=3G
-
-# image_hash: hash of everything that goes into the image.
-image_hash() {
-    {
-        printf '%s\n' "$GUEST_SUITE" "$GUEST_BASE_PKGS" "$GUEST_KERNEL_PKGS" \
-            "$GUEST_ZFS_PKGS" "$GUEST_DISK_SIZE" "$DEBIAN_MIRROR"
-        cat "$VM_DIR/lib/image.sh"
-        find "$VM_DIR/guest" -type f -print0 | sort -z | xargs -0 sha256sum |
-            sed "s|$VM_DIR/||"
-    } | sha256sum | cut -c1-16
-}
-
-# ensure_image: set IMAGE_DIR, building the image when not cached.
-ensure_image() {
-    local hash
-    hash=$(image_hash)
-    IMAGE_DIR="$CACHE_DIR/image-$hash"
-    export IMAGE_DIR
-    if [[ -f $IMAGE_DIR/complete ]]; then
-        log "guest image cached: $IMAGE_DIR"
-        record_timing image_build_cached 0
-        return 0
-    fi
-    local start
-    start=$(now_ms)
-    log "building guest image $hash (debootstrap + DKMS, a few minutes)"
-    build_image "$IMAGE_DIR"
-    record_timing image_build "$(elapsed_s "$start")"
-}
 
 # Mounts made for the chroot; undone by chroot_umount.
 CHROOT_MOUNTS=()
@@ -78,6 +51,7 @@ build_image() {
     mkdir -p "$work"
     # shellcheck disable=SC2064
     trap "chroot_umount; rm -rf '$work'" EXIT
+    trap 'exit 130' INT TERM
     stage_debootstrap "$root" "$work/debootstrap.log"
     chroot_mount "$root"
     stage_packages "$root" "$work/apt.log"
@@ -91,7 +65,7 @@ build_image() {
         "$work"/kernel-version "$work"/zfs-version "$out"/
     touch "$out/complete"
     rm -rf "$work"
-    trap - EXIT
+    trap - EXIT INT TERM
     log "guest image ready: $out (kernel $(cat "$out/kernel-version"), zfs $(cat "$out/zfs-version"))"
 }
 

@@ -39,6 +39,6 @@ gate_dropin() {
     {
         echo "[Service]"
         echo "ExecStart="
-        echo "ExecStart=/usr/sbin/keygate gate $*"
+        echo "ExecStart=/usr/sbin/keygate --service-manager systemd gate $*"
     } >/etc/systemd/system/keygate.service.d/kgvm.conf
 }

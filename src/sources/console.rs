@@ -9,8 +9,9 @@ use std::time::Duration;
 use crate::secret::Secret;
 use crate::terminal::{Console, Entry, TermError};
 
-use super::Event;
+use super::Reply;
 use super::board::{Board, name_list, prompt_text};
+use crate::gate::Event;
 
 /// Passphrase lengths OpenZFS accepts when a key is created: anything
 /// outside can never be right, so it is refused before any zfs call.
@@ -19,16 +20,6 @@ pub const MAX_LEN: usize = 512;
 
 /// Pause after a rejected passphrase.
 const REJECT_PAUSE: Duration = Duration::from_secs(1);
-
-/// The gate's answer to one passphrase.
-#[derive(Debug, Clone, Default)]
-pub struct Reply {
-    pub opened: Vec<String>,
-    pub rejected: Vec<String>,
-    pub failed: Vec<(String, String)>,
-    /// Roots a typed passphrase could still open after this attempt.
-    pub remaining: Vec<String>,
-}
 
 pub struct ConsoleSource {
     pub name: String,

@@ -1,0 +1,374 @@
+//! The control socket: `keygate unlock` and `keygate status` against a
+//! waiting gate, root-only access, hostile clients, and cleanup.
+
+mod common;
+mod kit;
+
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use common::{Sim, TIMEOUT, run_with_timeout};
+use kit::{
+    Pty, control_exchange, default_socket, eventually, finish, keygate, on_terminal, signal,
+    stderr_of, stdout_of,
+};
+
+const PASS: &[u8] = b"hunter2hunter2";
+
+fn nest() -> Sim {
+    let sim = Sim::new();
+    sim.pool("nest");
+    sim.encrypted_root("nest/a", PASS);
+    sim.encrypted_root("nest/b", PASS);
+    sim
+}
+
+fn spawn_gate(sim: &Sim, extra: &[&str]) -> Child {
+    let mut args = vec!["gate", "--mode", "wait", "--poll-interval", "1h"];
+    args.extend_from_slice(extra);
+    let child = keygate(sim, &args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let socket = default_socket(sim);
+    assert!(
+        eventually(Duration::from_secs(10), || socket.exists()),
+        "the gate never made its socket"
+    );
+    child
+}
+
+fn unlock_request(pass: &[u8]) -> Vec<u8> {
+    let mut r = format!("KEYGATE/1 UNLOCK {}\n", pass.len()).into_bytes();
+    r.extend_from_slice(pass);
+    r
+}
+
+#[test]
+fn socket_is_root_only_and_removed_on_sigterm() {
+    let sim = nest();
+    let child = spawn_gate(&sim, &[]);
+    let socket = default_socket(&sim);
+    let meta = std::fs::metadata(&socket).unwrap();
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let dir = std::fs::metadata(socket.parent().unwrap()).unwrap();
+    assert_eq!(dir.permissions().mode() & 0o777, 0o700);
+    signal(&child, Signal::SIGTERM);
+    let out = finish(child, TIMEOUT);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!socket.exists(), "socket left behind");
+}
+
+#[test]
+fn status_shows_what_the_gate_waits_for() {
+    let sim = nest();
+    let child = spawn_gate(&sim, &[]);
+    let out = run_with_timeout(keygate(&sim, &["status"]), TIMEOUT);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    let text = stdout_of(&out);
+    assert!(
+        text.contains(&format!(
+            "keygate gate (pid {}, mode wait) waiting since ",
+            child.id()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("locked: nest/a, nest/b"), "{text}");
+    assert!(text.contains("control socket"), "{text}");
+    let out = run_with_timeout(keygate(&sim, &["status", "--json"]), TIMEOUT);
+    let json = stdout_of(&out);
+    assert!(
+        json.starts_with(&format!(
+            "{{\"waiting\":true,\"pid\":{},\"mode\":\"wait\",",
+            child.id()
+        )),
+        "{json}"
+    );
+    assert!(
+        json.contains("\"locked\":[\"nest/a\",\"nest/b\"]"),
+        "{json}"
+    );
+    signal(&child, Signal::SIGTERM);
+    let _ = finish(child, TIMEOUT);
+    let out = run_with_timeout(keygate(&sim, &["status"]), TIMEOUT);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout_of(&out).contains("no keygate gate is waiting"),
+        "{}",
+        stdout_of(&out)
+    );
+}
+
+#[test]
+fn unlock_over_ssh_continues_the_boot() {
+    let sim = nest();
+    let gate = spawn_gate(&sim, &[]);
+    let tty = Pty::new();
+    let unlock = on_terminal(keygate(&sim, &["unlock"]), &tty)
+        .spawn()
+        .unwrap();
+    tty.expect("Enter passphrase for nest/a, nest/b: ");
+    tty.type_bytes(b"hunter2hunter2\n");
+    let out = finish(unlock, TIMEOUT);
+    assert_eq!(out.status.code(), Some(0), "{}", tty.output());
+    let screen = tty.output();
+    assert!(screen.contains("nest/a: unlocked"), "{screen}");
+    assert!(screen.contains("nest/b: unlocked"), "{screen}");
+    assert!(!screen.contains("hunter2"), "echoed: {screen}");
+    let out = finish(gate, TIMEOUT);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    assert!(stderr_of(&out).contains("with the passphrase from the control socket"));
+}
+
+#[test]
+fn unlock_with_a_wrong_passphrase_says_so_and_the_gate_keeps_waiting() {
+    let sim = nest();
+    let gate = spawn_gate(&sim, &[]);
+    let tty = Pty::new();
+    let unlock = on_terminal(keygate(&sim, &["unlock"]), &tty)
+        .spawn()
+        .unwrap();
+    tty.expect("Enter passphrase");
+    tty.type_bytes(b"wrong-passphrase\n");
+    let out = finish(unlock, TIMEOUT);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        tty.output().contains("nest/a: wrong passphrase"),
+        "{}",
+        tty.output()
+    );
+    assert!(!gate_exited(&gate));
+    let answer = control_exchange(&default_socket(&sim), &unlock_request(PASS));
+    assert!(
+        answer.starts_with("KEYGATE/1 OK\nopened\tnest/a\nopened\tnest/b\n"),
+        "{answer}"
+    );
+    assert_eq!(finish(gate, TIMEOUT).status.code(), Some(0));
+}
+
+fn gate_exited(child: &Child) -> bool {
+    std::fs::metadata(format!("/proc/{}", child.id())).is_err()
+        || std::fs::read_to_string(format!("/proc/{}/stat", child.id()))
+            .map(|s| s.contains(") Z "))
+            .unwrap_or(true)
+}
+
+#[test]
+fn unlock_without_a_gate_loads_the_keys_itself() {
+    let sim = nest();
+    sim.encrypted_root("nest/c", b"other-passphrase");
+    let tty = Pty::new();
+    let unlock = on_terminal(keygate(&sim, &["unlock", "nest"]), &tty)
+        .spawn()
+        .unwrap();
+    tty.expect("Enter passphrase for nest/a, nest/b, nest/c: ");
+    tty.type_bytes(b"hunter2hunter2\n");
+    let out = finish(unlock, TIMEOUT);
+    assert_eq!(out.status.code(), Some(1), "nest/c stays locked");
+    let screen = tty.output();
+    assert!(
+        screen.contains("nest/a: unlocked") && screen.contains("nest/b: unlocked"),
+        "{screen}"
+    );
+    assert!(screen.contains("nest/c: wrong passphrase"), "{screen}");
+    assert!(screen.contains("Still locked: nest/c"), "{screen}");
+    assert_eq!(sim.keystatus("nest/a"), "available");
+}
+
+#[test]
+fn unlock_without_a_terminal_is_a_clear_error() {
+    let sim = nest();
+    let mut cmd = keygate(&sim, &["unlock"]);
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setsid is async-signal-safe. A new session has no
+    // controlling terminal.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid()
+                .map(|_| ())
+                .map_err(std::io::Error::from)
+        });
+    }
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = finish(child, TIMEOUT);
+    assert_eq!(out.status.code(), Some(2), "{}", common::show(&out));
+    assert!(
+        stderr_of(&out).contains("cannot prompt for the passphrase: no usable terminal"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+#[test]
+fn socket_unlock_while_a_console_prompts() {
+    let sim = nest();
+    let tty = Pty::new();
+    let gate = keygate(&sim, &["gate", "--mode", "prompt", "--console", &tty.path])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tty.expect("Enter passphrase for nest (2 encryption roots): ");
+    let answer = control_exchange(&default_socket(&sim), &unlock_request(PASS));
+    assert!(answer.starts_with("KEYGATE/1 OK\n"), "{answer}");
+    let out = finish(gate, TIMEOUT);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    tty.expect("keys loaded from the control socket");
+    assert!(tty.echo_on());
+}
+
+#[test]
+fn hostile_clients_get_errors_and_the_gate_carries_on() {
+    let sim = nest();
+    let gate = spawn_gate(&sim, &[]);
+    let socket = default_socket(&sim);
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (b"GET / HTTP/1.0\r\n\r\n".to_vec(), "not a keygate request"),
+        (
+            b"KEYGATE/1 UNLOCK 14\nhunter2".to_vec(),
+            "truncated request: 7 of 14",
+        ),
+        (
+            b"KEYGATE/1 STATUS".to_vec(),
+            "truncated request (no newline)",
+        ),
+        (vec![b'A'; 1 << 20], "request line longer than 64 bytes"),
+        (
+            b"KEYGATE/1 UNLOCK 99999\n".to_vec(),
+            "bad passphrase length",
+        ),
+        (b"\x00\xff\x00\n".to_vec(), "not a keygate request"),
+    ];
+    for (request, expected) in cases {
+        let answer = control_exchange(&socket, &request);
+        assert!(answer.starts_with("KEYGATE/1 ERROR "), "{answer}");
+        assert!(answer.contains(expected), "{expected}: {answer}");
+    }
+    // A client that disconnects mid-request.
+    {
+        use std::io::Write;
+        let mut s = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        s.write_all(b"KEYGATE/1 UNL").unwrap();
+    }
+    let answer = control_exchange(&socket, b"KEYGATE/1 STATUS\n");
+    assert!(answer.starts_with("KEYGATE/1 OK\n"), "{answer}");
+    signal(&gate, Signal::SIGTERM);
+    let _ = finish(gate, TIMEOUT);
+}
+
+#[test]
+fn a_slow_client_is_cut_off_without_holding_up_others() {
+    let sim = nest();
+    let gate = spawn_gate(&sim, &[]);
+    let socket = default_socket(&sim);
+    use std::io::{Read, Write};
+    let mut slow = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    slow.write_all(b"KEYGATE/1 ST").unwrap();
+    let answer = control_exchange(&socket, b"KEYGATE/1 STATUS\n");
+    assert!(answer.starts_with("KEYGATE/1 OK\n"), "{answer}");
+    let mut rest = String::new();
+    slow.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let _ = slow.read_to_string(&mut rest);
+    assert!(rest.contains("request too slow"), "{rest}");
+    signal(&gate, Signal::SIGTERM);
+    let _ = finish(gate, TIMEOUT);
+}
+
+#[test]
+fn fifty_clients_at_once() {
+    let sim = nest();
+    let gate = spawn_gate(&sim, &[]);
+    let socket = default_socket(&sim);
+    let handles: Vec<_> = (0..50)
+        .map(|_| {
+            let s = socket.clone();
+            std::thread::spawn(move || control_exchange(&s, b"KEYGATE/1 STATUS\n"))
+        })
+        .collect();
+    for h in handles {
+        let answer = h.join().unwrap();
+        assert!(answer.starts_with("KEYGATE/1 OK\n"), "{answer}");
+    }
+    signal(&gate, Signal::SIGTERM);
+    let _ = finish(gate, TIMEOUT);
+}
+
+#[test]
+fn a_stale_socket_is_replaced_and_a_live_one_left_alone() {
+    let sim = nest();
+    let socket = default_socket(&sim);
+    std::fs::create_dir_all(socket.parent().unwrap()).unwrap();
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    assert!(socket.exists(), "stale socket file stays behind");
+    let first = spawn_gate(&sim, &[]);
+    assert!(eventually(Duration::from_secs(10), || {
+        std::os::unix::net::UnixStream::connect(&socket).is_ok()
+    }));
+    // A second gate does not steal the live socket.
+    let second = keygate(&sim, &["gate", "--mode", "wait", "--timeout", "500ms"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = finish(second, TIMEOUT);
+    assert!(
+        stderr_of(&out).contains("another keygate is already answering"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert!(
+        control_exchange(&socket, b"KEYGATE/1 STATUS\n").contains(&format!("pid\t{}", first.id()))
+    );
+    signal(&first, Signal::SIGTERM);
+    let _ = finish(first, TIMEOUT);
+    assert!(!socket.exists());
+}
+
+#[test]
+fn non_root_clients_are_refused_even_if_permissions_are_loosened() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("skipped: needs root to run a client as another uid");
+        return;
+    }
+    let sim = nest();
+    let gate = spawn_gate(&sim, &[]);
+    let socket = default_socket(&sim);
+    // Misconfigure on purpose: only the peer-credential check stands.
+    let mut p = socket.clone();
+    while p.pop() {
+        let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755));
+        if p == std::path::Path::new("/tmp") || p.as_os_str().is_empty() {
+            break;
+        }
+    }
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let mut cmd = keygate(&sim, &["status", "--socket", socket.to_str().unwrap()]);
+    use std::os::unix::process::CommandExt;
+    cmd.uid(65534).gid(65534);
+    let out = run_with_timeout(cmd, TIMEOUT);
+    assert_eq!(out.status.code(), Some(1), "{}", common::show(&out));
+    assert!(
+        stderr_of(&out).contains(
+            "the gate refused: permission denied: only root may use the keygate control socket"
+        ),
+        "{}",
+        common::show(&out)
+    );
+    signal(&gate, Signal::SIGTERM);
+    let out = finish(gate, TIMEOUT);
+    assert!(
+        stderr_of(&out).contains("refused a control-socket client with uid 65534"),
+        "{}",
+        stderr_of(&out)
+    );
+}
