@@ -143,11 +143,11 @@ def ms(x):
     return f"{x * 1000:.1f}"
 
 
-def table(header, rows):
-    """Prints a plain aligned table."""
+def table(header, rows, left=False):
+    """Prints a plain aligned table (numbers right-aligned unless `left`)."""
     cells = [list(map(str, header))] + [list(map(str, r)) for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     for n, r in enumerate(cells):
-        print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+        print("  ".join(c.rjust(w) if i and not left else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip())
         if n == 0:
             print("  ".join("-" * w for w in widths))

@@ -144,11 +144,13 @@ fn unlock_with_a_wrong_passphrase_says_so_and_the_gate_keeps_waiting() {
     );
     assert!(!gate_exited(&gate));
     let answer = control_exchange(&default_socket(&sim), &unlock_request(PASS));
+    let out = finish(gate, TIMEOUT);
     assert!(
         answer.starts_with("KEYGATE/1 OK\nopened\tnest/a\nopened\tnest/b\n"),
-        "{answer}"
+        "{answer}\n{}",
+        common::show(&out)
     );
-    assert_eq!(finish(gate, TIMEOUT).status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(0));
 }
 
 fn gate_exited(child: &Child) -> bool {
@@ -371,4 +373,37 @@ fn non_root_clients_are_refused_even_if_permissions_are_loosened() {
         "{}",
         stderr_of(&out)
     );
+}
+
+#[test]
+fn passphrases_arriving_together_each_get_their_turn() {
+    let sim = nest();
+    sim.load_key_cost(Duration::from_millis(200));
+    let gate = spawn_gate(&sim, &[]);
+    let socket = default_socket(&sim);
+    let guesses: Vec<&[u8]> = vec![b"wrong-one-1", b"wrong-two-2", PASS, b"wrong-three-3", b"wrong-four-4"];
+    let handles: Vec<_> = guesses
+        .into_iter()
+        .map(|g| {
+            let s = socket.clone();
+            let req = unlock_request(g);
+            std::thread::spawn(move || control_exchange(&s, &req))
+        })
+        .collect();
+    let answers: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    for a in &answers {
+        assert!(a.starts_with("KEYGATE/1 OK\n"), "every passphrase gets an answer: {a}");
+    }
+    let openers = answers.iter().filter(|a| a.contains("opened\tnest/a")).count();
+    assert_eq!(openers, 1, "{answers:?}");
+    let out = finish(gate, TIMEOUT);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    // Nothing is tried on a root that is already open.
+    let loads = sim.count_calls("load-key");
+    assert!(loads <= 2 * 5, "{loads}");
+    let after_open = answers
+        .iter()
+        .filter(|a| !a.contains("opened") && !a.contains("rejected"))
+        .count();
+    assert_eq!(loads, 2 * (5 - after_open), "{answers:?}");
 }

@@ -43,7 +43,12 @@ pub struct Server {
     identity: (u64, u64),
     stop: Cancel,
     thread: Option<JoinHandle<()>>,
+    /// Clients being served right now.
+    clients: Arc<AtomicUsize>,
 }
+
+/// How long a finishing gate waits for clients to receive their answers.
+const ANSWER_GRACE: Duration = Duration::from_secs(2);
 
 impl Server {
     pub fn path(&self) -> &Path {
@@ -69,15 +74,20 @@ pub fn start(
     let meta = fs::symlink_metadata(path).map_err(|e| format!("{shown}: {e}"))?;
     let stop = Cancel::new().map_err(|e| format!("cannot serve {shown}: {e}"))?;
     let stop_in_thread = stop.clone();
+    let clients = Arc::new(AtomicUsize::new(0));
+    let clients_in_thread = clients.clone();
     let thread = thread::Builder::new()
         .name("control-socket".into())
-        .spawn(move || accept_loop(listener, stop_in_thread, events, status, manager))
+        .spawn(move || {
+            accept_loop(listener, stop_in_thread, clients_in_thread, events, status, manager)
+        })
         .map_err(|e| format!("cannot serve {shown}: {e}"))?;
     Ok(Server {
         path: path.to_path_buf(),
         identity: (meta.dev(), meta.ino()),
         stop,
         thread: Some(thread),
+        clients,
     })
 }
 
@@ -86,6 +96,11 @@ impl Drop for Server {
         self.stop.cancel();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+        // Let clients whose passphrase was just tried read their answer.
+        let deadline = std::time::Instant::now() + ANSWER_GRACE;
+        while self.clients.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
         }
         // Remove the socket only if it is still the one this server made.
         if let Ok(meta) = fs::symlink_metadata(&self.path)
@@ -132,11 +147,11 @@ fn clear_stale(path: &Path) -> Result<(), String> {
 fn accept_loop(
     listener: UnixListener,
     stop: Cancel,
+    clients: Arc<AtomicUsize>,
     events: Sender<Event>,
     status: SharedStatus,
     manager: Manager,
 ) {
-    let clients = Arc::new(AtomicUsize::new(0));
     let reporter = Reporter::new(manager.clone(), Vec::new());
     loop {
         let mut fds = [

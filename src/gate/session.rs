@@ -313,6 +313,14 @@ impl Session<'_> {
     /// Let console threads restore their terminals and print their last
     /// line; never wait long for a console that is stuck.
     fn wind_down(&mut self) {
+        // Passphrases still queued get an answer: nothing was tried, nothing
+        // is left to ask for (or the gate gave up).
+        while let Ok(event) = self.events.try_recv() {
+            if let Event::Passphrase { secret, reply, .. } = event {
+                drop(secret);
+                let _ = reply.send(Reply::default());
+            }
+        }
         if let Some(board) = self.board.take() {
             board.finish("keygate: no longer prompting.");
         }
