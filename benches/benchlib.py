@@ -9,11 +9,13 @@ a shared, noisy machine.
 import argparse
 import os
 import platform
+import select
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -151,3 +153,42 @@ def table(header, rows, left=False):
         print("  ".join(c.rjust(w) if i and not left else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip())
         if n == 0:
             print("  ".join("-" * w for w in widths))
+
+
+class Pty:
+    """A pseudo-terminal pair; everything keygate writes is collected."""
+
+    def __init__(self):
+        self.master, self.slave = os.openpty()
+        self.path = os.ttyname(self.slave)
+        self.buf = b""
+        self.lock = threading.Lock()
+        self.stop = False
+        self.thread = threading.Thread(target=self._drain, daemon=True)
+        self.thread.start()
+
+    def _drain(self):
+        while not self.stop:
+            r, _, _ = select.select([self.master], [], [], 0.05)
+            if r:
+                try:
+                    data = os.read(self.master, 4096)
+                except OSError:
+                    return
+                with self.lock:
+                    self.buf += data
+
+    def wait_for(self, text, timeout=30.0):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            with self.lock:
+                if text in self.buf:
+                    return
+            time.sleep(0.002)
+        raise TimeoutError(f"no {text!r} on {self.path}; got {self.buf[-300:]!r}")
+
+    def close(self):
+        self.stop = True
+        self.thread.join()
+        os.close(self.master)
+        os.close(self.slave)

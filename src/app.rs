@@ -5,22 +5,44 @@ use std::sync::mpsc;
 
 use crate::check;
 use crate::cli::{CheckArgs, Cli, Command};
+use crate::config;
 use crate::gate::{self, Context, Event, Outcome};
 use crate::host::Host;
 use crate::report::Reporter;
 use crate::service::{Environment, Manager};
-use crate::settings::GateSettings;
+use crate::settings::{GateSettings, ZfsSettings};
 use crate::signals::{self, SignalEvent};
 use crate::zfs::Zfs;
 use nix::sys::signal::Signal;
 
 pub fn run(cli: Cli, env: &Environment) -> i32 {
     let manager = Manager::detect(env, cli.service_manager);
-    let zfs = Zfs::new(&cli.zfs, cli.zfs_timeout.std());
-    match cli.command {
+    // Rendering service files reads no configuration and runs no zfs.
+    let command = match cli.command {
+        Command::Render(args) => {
+            return match crate::render::run(&args) {
+                Ok(()) => 0,
+                Err(e) => {
+                    Reporter::new(manager.clone(), vec![]).error(&format!("{e:#}"));
+                    manager.exit_config()
+                }
+            };
+        }
+        other => other,
+    };
+    let file = match config::load_or_default(cli.config.as_deref()) {
+        Ok(f) => f,
+        Err(e) => {
+            Reporter::new(manager.clone(), vec![]).error(&e.to_string());
+            return manager.exit_config();
+        }
+    };
+    let z = ZfsSettings::resolve(cli.zfs.as_deref(), cli.zfs_timeout, &file);
+    let zfs = Zfs::new(&z.program, z.timeout);
+    match command {
         Command::Check(args) => run_check(&zfs, &manager, &args),
         Command::Gate(args) => {
-            let settings = match GateSettings::resolve(&args) {
+            let settings = match GateSettings::resolve_with(&args, &file) {
                 Ok(s) => s,
                 Err(e) => {
                     Reporter::new(manager.clone(), vec![]).error(&e);
@@ -42,7 +64,8 @@ pub fn run(cli: Cli, env: &Environment) -> i32 {
                 },
             }
         }
-        Command::Unlock(args) => {
+        Command::Unlock(mut args) => {
+            args.socket = args.socket.or_else(|| file.socket.clone());
             let ctx = Context {
                 zfs,
                 manager,
@@ -50,7 +73,8 @@ pub fn run(cli: Cli, env: &Environment) -> i32 {
             };
             crate::unlock::unlock(&ctx, &args)
         }
-        Command::Status(args) => {
+        Command::Status(mut args) => {
+            args.socket = args.socket.or_else(|| file.socket.clone());
             let ctx = Context {
                 zfs,
                 manager,
@@ -58,13 +82,8 @@ pub fn run(cli: Cli, env: &Environment) -> i32 {
             };
             crate::unlock::status(&ctx, &args)
         }
-        Command::Render(args) => match crate::render::run(&args) {
-            Ok(()) => 0,
-            Err(e) => {
-                Reporter::new(manager.clone(), vec![]).error(&format!("{e:#}"));
-                manager.exit_config()
-            }
-        },
+        // Handled above, before the configuration is read.
+        Command::Render(_) => manager.exit_config(),
     }
 }
 

@@ -17,13 +17,20 @@ use crate::duration::Duration;
 #[derive(Debug, Parser)]
 #[command(name = "keygate", version, about, long_about, max_term_width = 100)]
 pub struct Cli {
-    /// The zfs program to run (a name looked up on PATH, or a path).
-    #[arg(long, global = true, value_name = "PATH", default_value = "zfs")]
-    pub zfs: PathBuf,
+    /// The zfs program to run (a name looked up on PATH, or a path)
+    /// [default: zfs].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub zfs: Option<PathBuf>,
 
-    /// Kill any zfs call that runs longer than this (e.g. 500ms, 2s, 5m, 1h).
-    #[arg(long, global = true, value_name = "DURATION", default_value = "60s")]
-    pub zfs_timeout: Duration,
+    /// Kill any zfs call that runs longer than this (e.g. 500ms, 2s, 5m, 1h)
+    /// [default: 60s].
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub zfs_timeout: Option<Duration>,
+
+    /// Configuration file; command-line flags win over it
+    /// [default: /etc/keygate/keygate.toml, which may be absent].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
 
     /// Service manager to speak to; detected from NOTIFY_SOCKET (systemd),
     /// SMF_FMRI (SMF) or RC_SVCNAME (OpenRC) when not given.

@@ -13,7 +13,9 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use common::{Sim, TIMEOUT};
-use kit::{NotifySocket, Pty, eventually, finish, host_root, keygate, on_terminal, signal, stderr_of};
+use kit::{
+    NotifySocket, Pty, eventually, finish, host_root, keygate, on_terminal, signal, stderr_of,
+};
 
 const PASS: &[u8] = b"hunter2hunter2";
 
@@ -65,7 +67,9 @@ fn wait_for_ask(dir: &Path, not_named: Option<&str>) -> (String, String) {
     let mut found = None;
     assert!(
         eventually(Duration::from_secs(10), || {
-            found = asks(dir).into_iter().find(|(n, _)| Some(n.as_str()) != not_named);
+            found = asks(dir)
+                .into_iter()
+                .find(|(n, _)| Some(n.as_str()) != not_named);
             found.is_some()
         }),
         "no ask file appeared in {}",
@@ -89,10 +93,16 @@ fn request_is_published_and_a_reply_unlocks() {
     assert!(ask.starts_with("[Ask]\n"), "{ask}");
     assert_eq!(field(&ask, "PID"), gate.id().to_string());
     assert_eq!(field(&ask, "Id"), "zfs:nest/a,nest/b");
-    assert_eq!(field(&ask, "Message"), "Enter passphrase for nest (2 encryption roots)");
+    assert_eq!(
+        field(&ask, "Message"),
+        "Enter passphrase for nest (2 encryption roots)"
+    );
     assert_eq!(field(&ask, "AcceptCached"), "1");
     assert_eq!(field(&ask, "Echo"), "0");
-    assert!(field(&ask, "NotAfter").parse::<u64>().unwrap() > 0, "a --timeout sets NotAfter");
+    assert!(
+        field(&ask, "NotAfter").parse::<u64>().unwrap() > 0,
+        "a --timeout sets NotAfter"
+    );
     let socket = PathBuf::from(field(&ask, "Socket"));
     assert!(socket.starts_with(&dir));
     reply(&ask, b"+hunter2hunter2");
@@ -120,7 +130,10 @@ fn wrong_reply_is_asked_again_without_cache() {
     reply(&second, b"+hunter2hunter2");
     let out = finish(gate, TIMEOUT);
     assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
-    assert!(stderr_of(&out).contains("wrong passphrase from a systemd password agent for nest/a, nest/b"));
+    assert!(
+        stderr_of(&out)
+            .contains("wrong passphrase from a systemd password agent for nest/a, nest/b")
+    );
 }
 
 #[test]
@@ -138,8 +151,14 @@ fn cancel_reply_falls_back_to_waiting() {
     let out = finish(gate, TIMEOUT);
     assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
     let err = stderr_of(&out);
-    assert!(err.contains("the request was cancelled at the agent"), "{err}");
-    assert!(err.contains("waiting for the keys to be loaded another way"), "{err}");
+    assert!(
+        err.contains("the request was cancelled at the agent"),
+        "{err}"
+    );
+    assert!(
+        err.contains("waiting for the keys to be loaded another way"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -159,7 +178,10 @@ fn files_are_removed_on_sigterm_and_consoles_are_left_to_systemd() {
     let (_, ask) = wait_for_ask(&dir, None);
     let socket = PathBuf::from(field(&ask, "Socket"));
     std::thread::sleep(Duration::from_millis(300));
-    assert!(!tty.output().contains("Enter passphrase"), "prompted on a console systemd owns");
+    assert!(
+        !tty.output().contains("Enter passphrase"),
+        "prompted on a console systemd owns"
+    );
     signal(&gate, Signal::SIGTERM);
     let _ = finish(gate, TIMEOUT);
     assert!(asks(&dir).is_empty(), "ask file left after SIGTERM");
@@ -179,7 +201,10 @@ fn explicit_console_and_agent_race_the_console_wins() {
     tty.type_bytes(b"hunter2hunter2\r");
     let out = finish(gate, TIMEOUT);
     assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
-    assert!(asks(&dir).is_empty(), "request withdrawn once the console answered");
+    assert!(
+        asks(&dir).is_empty(),
+        "request withdrawn once the console answered"
+    );
 }
 
 #[test]
@@ -190,7 +215,11 @@ fn no_ask_password_turns_it_off() {
     let out = finish(gate, TIMEOUT);
     assert!(asks(&ask_dir(&sim)).is_empty());
     assert!(!ask_dir(&sim).exists());
-    assert!(stderr_of(&out).contains("gave up after 700ms"), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("gave up after 700ms"),
+        "{}",
+        stderr_of(&out)
+    );
 }
 
 /// The real agent from Debian's systemd package, in a private mount
@@ -225,7 +254,13 @@ fn real_tty_agent_answers() {
     tty.expect("Enter passphrase for nest (2 encryption roots)");
     tty.type_bytes(b"hunter2hunter2\r");
     let out = finish(gate, TIMEOUT);
-    assert_eq!(out.status.code(), Some(0), "{}\nagent tty:\n{}", common::show(&out), tty.output());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\nagent tty:\n{}",
+        common::show(&out),
+        tty.output()
+    );
     let _ = finish(agent_child, TIMEOUT);
     assert_eq!(sim.keystatus("nest/a"), "available");
     assert!(stderr_of(&out).contains("with the passphrase from a systemd password agent"));

@@ -381,7 +381,13 @@ fn passphrases_arriving_together_each_get_their_turn() {
     sim.load_key_cost(Duration::from_millis(200));
     let gate = spawn_gate(&sim, &[]);
     let socket = default_socket(&sim);
-    let guesses: Vec<&[u8]> = vec![b"wrong-one-1", b"wrong-two-2", PASS, b"wrong-three-3", b"wrong-four-4"];
+    let guesses: Vec<&[u8]> = vec![
+        b"wrong-one-1",
+        b"wrong-two-2",
+        PASS,
+        b"wrong-three-3",
+        b"wrong-four-4",
+    ];
     let handles: Vec<_> = guesses
         .into_iter()
         .map(|g| {
@@ -392,9 +398,15 @@ fn passphrases_arriving_together_each_get_their_turn() {
         .collect();
     let answers: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     for a in &answers {
-        assert!(a.starts_with("KEYGATE/1 OK\n"), "every passphrase gets an answer: {a}");
+        assert!(
+            a.starts_with("KEYGATE/1 OK\n"),
+            "every passphrase gets an answer: {a}"
+        );
     }
-    let openers = answers.iter().filter(|a| a.contains("opened\tnest/a")).count();
+    let openers = answers
+        .iter()
+        .filter(|a| a.contains("opened\tnest/a"))
+        .count();
     assert_eq!(openers, 1, "{answers:?}");
     let out = finish(gate, TIMEOUT);
     assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));

@@ -46,7 +46,10 @@ fn replay(target: &str) {
 #[test]
 fn every_target_has_fixtures() {
     for (name, _) in checks::TARGETS {
-        assert!(fixtures(name).is_dir(), "tests/fixtures/fuzz/{name} missing");
+        assert!(
+            fixtures(name).is_dir(),
+            "tests/fixtures/fuzz/{name} missing"
+        );
     }
 }
 

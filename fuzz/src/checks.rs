@@ -18,8 +18,11 @@ use keygate::terminal::Entry;
 use keygate::zfs::get::{self, Datasets, PROPERTIES};
 use keygate::zfs::load_key::{LoadOutcome, classify};
 
+/// A check: panics when an invariant does not hold for the input.
+pub type Check = fn(&[u8]);
+
 /// Every target by name, with its check (for replaying fixtures).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Check)] = &[
     ("zfs_get", zfs_get),
     ("load_key_classify", load_key_classify),
     ("line_editor", line_editor),
@@ -122,7 +125,12 @@ fn check_plan(datasets: &Datasets) {
             assert!(grouped.insert(ds.clone()), "{ds} under two roots");
         }
         let own = root.datasets.iter().any(|d| d == &root.name);
-        assert_eq!(root.mountpoint.is_some(), own, "mountpoint of {}", root.name);
+        assert_eq!(
+            root.mountpoint.is_some(),
+            own,
+            "mountpoint of {}",
+            root.name
+        );
         let status_from = if own { &root.name } else { &root.datasets[0] };
         let available = datasets[status_from].keystatus == "available";
         assert_eq!(root.keystatus == KeyStatus::Available, available);

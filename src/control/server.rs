@@ -79,7 +79,14 @@ pub fn start(
     let thread = thread::Builder::new()
         .name("control-socket".into())
         .spawn(move || {
-            accept_loop(listener, stop_in_thread, clients_in_thread, events, status, manager)
+            accept_loop(
+                listener,
+                stop_in_thread,
+                clients_in_thread,
+                events,
+                status,
+                manager,
+            )
         })
         .map_err(|e| format!("cannot serve {shown}: {e}"))?;
     Ok(Server {

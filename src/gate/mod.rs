@@ -5,12 +5,14 @@ pub mod consoles;
 mod hint;
 mod session;
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender};
 
 use crate::cli::Mode;
 use crate::control::{self, status::SharedStatus};
 use crate::host::Host;
+use crate::keystore::{Chains, Tools};
 use crate::plan::Plan;
 use crate::report::Reporter;
 use crate::secret::Secret;
@@ -72,8 +74,11 @@ pub fn run(
     events_tx: Sender<Event>,
 ) -> Outcome {
     let reporter = Reporter::new(ctx.manager.clone(), hint_consoles(ctx, args));
-    let mut plan = match read_plan(&ctx.zfs, &args.targets) {
-        Ok(p) => p,
+    let (datasets, mut plan) = match zfs::get::read(&ctx.zfs, &args.targets) {
+        Ok(d) => {
+            let plan = Plan::from_datasets(&d);
+            (d, plan)
+        }
         Err(e) => {
             reporter.error(&e.to_string());
             ctx.manager.status(&format!("Failed: {e}"));
@@ -90,6 +95,23 @@ pub fn run(
         ctx.manager.ready(&msg);
         return Outcome::Exit(0);
     }
+    let chains = match Chains::compute(&datasets, &args.keystores, args.keystore_close) {
+        Ok(c) => c.with_tools(Tools {
+            timeout: ctx.zfs.timeout(),
+            ..Tools::for_host(&ctx.host)
+        }),
+        Err(e) => {
+            reporter.error(&e.to_string());
+            ctx.manager.status(&format!("Failed: {e}"));
+            return Outcome::Exit(ctx.manager.exit_config());
+        }
+    };
+    let loaded_before: BTreeSet<String> = plan
+        .roots
+        .iter()
+        .filter(|r| !r.is_locked())
+        .map(|r| r.name.clone())
+        .collect();
     if args.mode == Mode::Hint {
         let locked = plan.locked_names();
         reporter.announce(&hint::hold_lines(&plan, &ctx.manager.fix_command(&locked)));
@@ -101,13 +123,7 @@ pub fn run(
     for warning in crate::secret::harden_process() {
         reporter.warn(&warning);
     }
-    load_key_files(ctx, args, &reporter, &mut plan);
-    if plan.all_available() {
-        let msg = hint::all_loaded(&plan);
-        reporter.info(&format!("{msg}; continuing the boot"));
-        ctx.manager.ready(&msg);
-        return Outcome::Exit(0);
-    }
+    load_key_files(ctx, args, &reporter, &chains, &mut plan);
 
     let status = SharedStatus::new(mode_name(args.mode), plan.locked_names());
     // Dropped when this function returns, on every path: removes the socket.
@@ -121,7 +137,17 @@ pub fn run(
         consoles: Vec::new(),
         prompted: false,
         status,
+        chains,
+        loaded_before,
     };
+    // A keystore unlocked before the gate opens now, without any prompt.
+    session.open_keystores(&mut plan);
+    if plan.all_available() {
+        let msg = hint::all_loaded(&plan);
+        reporter.info(&format!("{msg}; continuing the boot"));
+        ctx.manager.ready(&msg);
+        return Outcome::Exit(0);
+    }
     if args.mode != Mode::Wait {
         start_prompts(ctx, args, &reporter, &plan, &mut session, events_tx);
     }
@@ -133,8 +159,17 @@ pub fn run(
 
 /// Roots whose key lives in a file (or at a URL) are loaded first, without
 /// asking anyone. A failure is shown; a passphrase root then joins the prompt.
-fn load_key_files(ctx: &Context, args: &GateSettings, reporter: &Reporter, plan: &mut Plan) {
-    let from_files: Vec<_> = plan.locked().filter(|r| r.loads_from_location()).collect();
+fn load_key_files(
+    ctx: &Context,
+    args: &GateSettings,
+    reporter: &Reporter,
+    chains: &Chains,
+    plan: &mut Plan,
+) {
+    let from_files: Vec<_> = plan
+        .locked()
+        .filter(|r| r.loads_from_location() && !chains.awaits_keystore(&r.name))
+        .collect();
     if from_files.is_empty() {
         return;
     }
@@ -169,7 +204,7 @@ fn start_prompts(
     session: &mut Session<'_>,
     events_tx: Sender<Event>,
 ) {
-    let roots = session::typed_roots(plan);
+    let roots = session.typed_roots(plan);
     if roots.is_empty() {
         reporter.info("no locked root takes a typed passphrase; waiting for the keys instead");
         return;

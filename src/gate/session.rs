@@ -13,10 +13,14 @@ use crate::settings::{self, GateSettings};
 
 use super::attempt;
 use super::{Context, Event, hint, read_plan};
+use std::collections::BTreeSet;
+
 use crate::control::status::SharedStatus;
+use crate::keystore::{self, Chains};
 use crate::sources::Reply;
 use crate::sources::board::{Board, name_list};
 use crate::sources::console::ConsoleSource;
+use crate::zfs::ZfsError;
 
 /// How long consoles get to restore themselves and print their last line
 /// once the gate is done.
@@ -35,6 +39,10 @@ pub struct Session<'a> {
     pub prompted: bool,
     /// What `keygate status` is told.
     pub status: SharedStatus,
+    /// Keystores and the roots whose key files they hold.
+    pub chains: Chains,
+    /// Roots whose key was loaded before the gate started (never unloaded).
+    pub loaded_before: BTreeSet<String>,
 }
 
 /// How the session ended.
@@ -127,9 +135,12 @@ impl Session<'_> {
                 continue;
             }
             next_poll = Instant::now() + interval;
-            match read_plan(&self.ctx.zfs, &self.args.targets) {
-                Ok(now_plan) => {
+            match self.read() {
+                Ok(mut now_plan) => {
                     last_error = None;
+                    if now_plan.locked_names() != plan.locked_names() {
+                        self.open_keystores(&mut now_plan);
+                    }
                     if now_plan.all_available() {
                         plan = now_plan;
                         break self.ready(&plan, None);
@@ -154,6 +165,49 @@ impl Session<'_> {
         end
     }
 
+    /// Locked roots a typed passphrase can open now: passphrase roots that
+    /// do not wait for a keystore to be opened first.
+    pub fn typed_roots(&self, plan: &Plan) -> Vec<String> {
+        plan.locked()
+            .filter(|r| r.takes_passphrase() && !self.chains.awaits_keystore(&r.name))
+            .map(|r| r.name.clone())
+            .collect()
+    }
+
+    /// Read the plan (one zfs call). A keystore keygate closed again on
+    /// purpose counts as done: it must not hold the boot.
+    pub fn read(&self) -> Result<Plan, ZfsError> {
+        read_plan(&self.ctx.zfs, &self.args.targets).map(|p| settle(p, &self.chains))
+    }
+
+    /// Open every keystore that can be opened now and load the keys inside;
+    /// re-read the plan when anything happened.
+    pub fn open_keystores(&mut self, plan: &mut Plan) {
+        if self.chains.is_empty() {
+            return;
+        }
+        let reports = self
+            .chains
+            .open_ready(&self.ctx.zfs, plan, &self.loaded_before);
+        if reports.is_empty() {
+            return;
+        }
+        for report in &reports {
+            for (level, text) in report.messages() {
+                match level {
+                    keystore::Level::Info => self.reporter.info(&text),
+                    keystore::Level::Warn => self.reporter.warn(&text),
+                }
+            }
+        }
+        match self.read() {
+            Ok(p) => *plan = p,
+            Err(e) => self
+                .reporter
+                .warn(&format!("{e}; cannot confirm the keystore's keys")),
+        }
+    }
+
     fn announce_wait(&self, plan: &Plan) {
         self.reporter.announce(&hint::wait_lines(plan));
     }
@@ -167,11 +221,7 @@ impl Session<'_> {
         secret: Secret,
         reply: &Sender<Reply>,
     ) -> bool {
-        let candidates: Vec<String> = plan
-            .locked()
-            .filter(|r| r.takes_passphrase())
-            .map(|r| r.name.clone())
-            .collect();
+        let candidates = self.typed_roots(plan);
         let result = attempt::passphrase(&self.ctx.zfs, &candidates, &secret);
         drop(secret);
         for (root, why) in &result.failed {
@@ -192,8 +242,11 @@ impl Session<'_> {
         // One read confirms what zfs said and notices anything loaded
         // meanwhile by someone else.
         let before = plan.clone();
-        if let Ok(now_plan) = read_plan(&self.ctx.zfs, &self.args.targets) {
+        if let Ok(now_plan) = self.read() {
             *plan = now_plan;
+            if !result.opened.is_empty() {
+                self.open_keystores(plan);
+            }
         } else {
             for r in &mut plan.roots {
                 if result.opened.contains(&r.name) {
@@ -201,7 +254,7 @@ impl Session<'_> {
                 }
             }
         }
-        let remaining = typed_roots(plan);
+        let remaining = self.typed_roots(plan);
         let _ = reply.send(Reply {
             opened: result.opened.clone(),
             rejected: result.rejected,
@@ -238,7 +291,7 @@ impl Session<'_> {
             ));
         }
         if let Some(board) = &self.board {
-            let roots = typed_roots(now);
+            let roots = self.typed_roots(now);
             board.update(
                 roots.clone(),
                 &format!(
@@ -336,12 +389,14 @@ impl Session<'_> {
     }
 }
 
-/// Locked roots a typed passphrase can open.
-pub fn typed_roots(plan: &Plan) -> Vec<String> {
-    plan.locked()
-        .filter(|r| r.takes_passphrase())
-        .map(|r| r.name.clone())
-        .collect()
+/// Mark keystores that keygate closed on purpose as satisfied.
+pub fn settle(mut plan: Plan, chains: &Chains) -> Plan {
+    for r in &mut plan.roots {
+        if r.is_locked() && chains.is_closed(&r.name) {
+            r.keystatus = crate::plan::KeyStatus::Available;
+        }
+    }
+    plan
 }
 
 fn signal_name(sig: i32) -> String {

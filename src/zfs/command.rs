@@ -118,6 +118,11 @@ impl Zfs {
         &self.program
     }
 
+    /// How long one call may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// How a call is named in messages: `zfs get ...` with the arguments,
     /// abbreviated when a long dataset list would drown the message.
     pub fn describe(&self, args: &[&str]) -> String {
