@@ -6,7 +6,6 @@ mod common;
 mod kit;
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Stdio};
 
 use common::{Sim, TIMEOUT};
@@ -24,17 +23,7 @@ struct World {
 impl World {
     fn new() -> World {
         let sim = Sim::new();
-        let wrapper = sim.root().join("zfs-wrapper");
-        fs::write(
-            &wrapper,
-            format!(
-                "#!/bin/sh\nZFS_SIM_DIR='{}' ZFS_SIM_MOUNT_ROOT=/ exec '{}' \"$@\"\n",
-                sim.state_dir().display(),
-                common::zfs_sim_bin().display()
-            ),
-        )
-        .unwrap();
-        fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+        let wrapper = sim.wrapper_with_real_mounts();
         sim.pool("nest");
         let mp = sim.mount_root().join("nest").display().to_string();
         sim.set_mountpoint("nest", &mp);

@@ -35,17 +35,7 @@ struct World {
 impl World {
     fn new() -> World {
         let sim = Sim::new();
-        let wrapper = sim.root().join("zfs-wrapper");
-        fs::write(
-            &wrapper,
-            format!(
-                "#!/bin/sh\nZFS_SIM_DIR='{}' ZFS_SIM_MOUNT_ROOT=/ exec '{}' \"$@\"\n",
-                sim.state_dir().display(),
-                common::zfs_sim_bin().display()
-            ),
-        )
-        .unwrap();
-        fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+        let wrapper = sim.wrapper_with_real_mounts();
         let zfs = Zfs::new(&wrapper, Duration::from_secs(30));
         sim.pool("nest");
         let w = World { sim, zfs };

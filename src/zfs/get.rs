@@ -34,6 +34,9 @@ impl DatasetProps {
     }
 }
 
+/// The bit mask with one bit per entry of [`PROPERTIES`].
+const ALL_PROPERTIES: u8 = (1 << PROPERTIES.len()) - 1;
+
 /// Every dataset under the targets, by name (sorted).
 pub type Datasets = BTreeMap<String, DatasetProps>;
 
@@ -116,48 +119,34 @@ pub fn parse(text: &str) -> Result<Datasets, (usize, String)> {
         if name.is_empty() {
             return Err((n, "empty dataset name".into()));
         }
+        let Some(index) = PROPERTIES.iter().position(|p| *p == property) else {
+            return Err((n, format!("unexpected property '{property}'")));
+        };
         let (props, got) = seen.entry(name.to_string()).or_default();
-        let bit = match property {
-            "encryption" => {
-                props.encryption = value.to_string();
-                1
-            }
+        let bit = 1u8 << index;
+        match property {
+            "encryption" => props.encryption = value.to_string(),
             "encryptionroot" => {
                 props.encryption_root = match value {
                     "-" | "" => None,
                     v => Some(v.to_string()),
-                };
-                2
+                }
             }
-            "keyformat" => {
-                props.keyformat = value.to_string();
-                4
-            }
-            "keylocation" => {
-                props.keylocation = value.to_string();
-                8
-            }
+            "keyformat" => props.keyformat = value.to_string(),
+            "keylocation" => props.keylocation = value.to_string(),
             "keystatus" => {
-                match value {
-                    "-" | "none" | "available" | "unavailable" => {}
-                    other => {
-                        return Err((n, format!("unknown keystatus '{other}' for {name}")));
-                    }
+                if !matches!(value, "-" | "none" | "available" | "unavailable") {
+                    return Err((n, format!("unknown keystatus '{value}' for {name}")));
                 }
                 props.keystatus = value.to_string();
-                16
             }
-            "mountpoint" => {
-                props.mountpoint = value.to_string();
-                32
-            }
-            other => return Err((n, format!("unexpected property '{other}'"))),
-        };
+            _ => props.mountpoint = value.to_string(),
+        }
         *got |= bit;
     }
     let mut out = Datasets::new();
     for (name, (props, got)) in seen {
-        if got != 63 {
+        if got != ALL_PROPERTIES {
             let missing: Vec<&str> = PROPERTIES
                 .iter()
                 .enumerate()
@@ -177,20 +166,6 @@ pub fn parse(text: &str) -> Result<Datasets, (usize, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn properties_are_in_bit_order() {
-        // parse() relies on PROPERTIES[i] having bit 1 << i.
-        let bits = [
-            "encryption",
-            "encryptionroot",
-            "keyformat",
-            "keylocation",
-            "keystatus",
-            "mountpoint",
-        ];
-        assert_eq!(PROPERTIES, bits);
-    }
 
     #[test]
     fn missing_dataset_lines() {

@@ -172,6 +172,28 @@ impl Sim {
         ]
     }
 
+    /// A `zfs` wrapper script that runs the simulator on this state with
+    /// `ZFS_SIM_MOUNT_ROOT=/`: mountpoints are then real paths (keep them
+    /// inside [`Sim::root`]), so a mounted dataset's files are really there.
+    /// keygate runs it by path (`--zfs`); nothing is taken from the
+    /// environment of the process that runs it.
+    pub fn wrapper_with_real_mounts(&self) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let wrapper = self.root().join("zfs-wrapper");
+        fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\nZFS_SIM_DIR='{}' ZFS_SIM_MOUNT_ROOT=/ exec '{}' \"$@\"\n",
+                self.state_dir().display(),
+                zfs_sim_bin().display()
+            ),
+        )
+        .expect("writing the zfs wrapper");
+        fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755))
+            .expect("making the zfs wrapper executable");
+        wrapper
+    }
+
     /// The simulator itself with `args`, environment set, stdin null.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(zfs_sim_bin());
