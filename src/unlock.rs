@@ -26,6 +26,10 @@ fn socket_path(ctx: &Context, given: &Option<PathBuf>) -> PathBuf {
 }
 
 pub fn unlock(ctx: &Context, args: &UnlockArgs) -> i32 {
+    // This process will hold a passphrase: no core dumps of it.
+    for warning in crate::secret::harden_process() {
+        eprintln!("keygate: warning: {warning}");
+    }
     let socket = socket_path(ctx, &args.socket);
     match client::status(&socket) {
         Ok(status) => unlock_through_gate(&socket, &status),
