@@ -73,6 +73,23 @@ def machine_line():
     )
 
 
+def gate_has(flag):
+    """Whether this keygate's `gate` takes `flag` (features land over time)."""
+    r = subprocess.run([KEYGATE, "gate", "--help"], capture_output=True, text=True)
+    return flag in r.stdout
+
+
+def gate_isolation(tmpdir):
+    """Arguments that keep a benchmarked gate off the host's /run: its own
+    control socket in `tmpdir`, and no systemd ask-password requests."""
+    args = []
+    if gate_has("--socket"):
+        args += ["--socket", os.path.join(tmpdir, "control.sock")]
+    if gate_has("--no-ask-password"):
+        args.append("--no-ask-password")
+    return args
+
+
 class Sim:
     """A zfs-sim state directory with `bin/zfs` linked to the simulator."""
 

@@ -98,7 +98,7 @@ fn run_check(zfs: &Zfs, manager: &Manager, args: &CheckArgs) -> i32 {
             } else {
                 check::table(&plan)
             };
-            print!("{text}");
+            crate::report::stdout_text(&text);
             if plan.all_available() { 0 } else { 1 }
         }
         Err(e) => {

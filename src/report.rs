@@ -23,15 +23,15 @@ impl Reporter {
     }
 
     pub fn info(&self, text: &str) {
-        eprintln!("{}", self.manager.format_message(Level::Info, text));
+        stderr_line(&self.manager.format_message(Level::Info, text));
     }
 
     pub fn warn(&self, text: &str) {
-        eprintln!("{}", self.manager.format_message(Level::Warning, text));
+        stderr_line(&self.manager.format_message(Level::Warning, text));
     }
 
     pub fn error(&self, text: &str) {
-        eprintln!("{}", self.manager.format_message(Level::Error, text));
+        stderr_line(&self.manager.format_message(Level::Error, text));
     }
 
     /// Write lines to stderr and to every console.
@@ -45,6 +45,38 @@ impl Reporter {
             }
         }
     }
+}
+
+/// Write text to stdout; a stdout that fails loses it instead of panicking.
+pub fn stdout_text(text: &str) {
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+/// `println!` that never panics: a closed stdout (`keygate check | head -1`)
+/// loses the output instead.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::report::stdout_text(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `eprintln!` that never panics (see [`stderr_line`]).
+#[macro_export]
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::report::stderr_line(&format!($($arg)*))
+    };
+}
+
+/// Write one line to stderr. Unlike `eprintln!`, a stderr that fails (a
+/// pipe whose reader is gone, a full disk behind a redirection) loses the
+/// line instead of panicking: a boot gate must not die of its own logging.
+pub fn stderr_line(text: &str) {
+    let mut line = String::with_capacity(text.len() + 1);
+    line.push_str(text);
+    line.push('\n');
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
 /// Write to a console without ever blocking the gate: opened non-blocking,

@@ -109,10 +109,10 @@ impl Secret {
             Ok(()) => true,
             Err(e) => {
                 MLOCK_WARNING.call_once(|| {
-                    eprintln!(
+                    crate::report::stderr_line(&format!(
                         "keygate: warning: cannot lock passphrase memory (mlock: {e}); \
                          it could be written to swap"
-                    );
+                    ));
                 });
                 false
             }

@@ -17,7 +17,7 @@ use crate::json;
 use crate::secret::Secret;
 use crate::sources::Reply;
 use crate::sources::board::name_list;
-use crate::sources::console::length_problem;
+use crate::sources::console::passphrase_problem;
 
 fn socket_path(ctx: &Context, given: &Option<PathBuf>) -> PathBuf {
     given
@@ -28,14 +28,14 @@ fn socket_path(ctx: &Context, given: &Option<PathBuf>) -> PathBuf {
 pub fn unlock(ctx: &Context, args: &UnlockArgs) -> i32 {
     // This process will hold a passphrase: no core dumps of it.
     for warning in crate::secret::harden_process() {
-        eprintln!("keygate: warning: {warning}");
+        crate::errln!("keygate: warning: {warning}");
     }
     let socket = socket_path(ctx, &args.socket);
     match client::status(&socket) {
         Ok(status) => unlock_through_gate(&socket, &status),
         Err(ClientError::NoGate(_)) => unlock_here(ctx, &args.targets),
         Err(e) => {
-            eprintln!("keygate: error: {e}");
+            crate::errln!("keygate: error: {e}");
             1
         }
     }
@@ -43,10 +43,10 @@ pub fn unlock(ctx: &Context, args: &UnlockArgs) -> i32 {
 
 fn unlock_through_gate(socket: &std::path::Path, status: &Status) -> i32 {
     if status.locked.is_empty() {
-        println!("The waiting gate has every key it needs.");
+        crate::outln!("The waiting gate has every key it needs.");
         return 0;
     }
-    println!(
+    crate::outln!(
         "A keygate gate (pid {}) is waiting for {}.",
         status.pid,
         name_list(&status.locked)
@@ -58,8 +58,8 @@ fn unlock_through_gate(socket: &std::path::Path, status: &Status) -> i32 {
         Ok(s) => s,
         Err(code) => return code,
     };
-    if let Some(problem) = length_problem(&secret) {
-        eprintln!("keygate: {problem}");
+    if let Some(problem) = passphrase_problem(&secret) {
+        crate::errln!("keygate: {problem}");
         return 1;
     }
     match client::unlock(socket, &secret) {
@@ -67,14 +67,14 @@ fn unlock_through_gate(socket: &std::path::Path, status: &Status) -> i32 {
             drop(secret);
             print_reply(&reply);
             if reply.remaining.is_empty() && reply.failed.is_empty() {
-                println!("Every key is loaded; the boot continues.");
+                crate::outln!("Every key is loaded; the boot continues.");
                 0
             } else {
                 1
             }
         }
         Err(e) => {
-            eprintln!("keygate: error: {e}");
+            crate::errln!("keygate: error: {e}");
             1
         }
     }
@@ -84,22 +84,22 @@ fn unlock_here(ctx: &Context, targets: &[String]) -> i32 {
     let mut plan = match read_plan(&ctx.zfs, targets) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("keygate: error: {e}");
+            crate::errln!("keygate: error: {e}");
             return 2;
         }
     };
     if plan.all_available() {
-        println!("Every key is already loaded.");
+        crate::outln!("Every key is already loaded.");
         return 0;
     }
     let from_files: Vec<_> = plan.locked().filter(|r| r.loads_from_location()).collect();
     if !from_files.is_empty() {
         let result = attempt::from_locations(&ctx.zfs, &from_files);
         for r in &result.opened {
-            println!("{r}: loaded from its keylocation");
+            crate::outln!("{r}: loaded from its keylocation");
         }
         for (r, why) in &result.failed {
-            println!("{r}: cannot load from its keylocation: {why}");
+            crate::outln!("{r}: cannot load from its keylocation: {why}");
         }
         if let Ok(p) = read_plan(&ctx.zfs, targets) {
             plan = p;
@@ -115,8 +115,8 @@ fn unlock_here(ctx: &Context, targets: &[String]) -> i32 {
             Ok(s) => s,
             Err(code) => return code,
         };
-        if let Some(problem) = length_problem(&secret) {
-            eprintln!("keygate: {problem}");
+        if let Some(problem) = passphrase_problem(&secret) {
+            crate::errln!("keygate: {problem}");
             return 1;
         }
         let result = attempt::passphrase(&ctx.zfs, &typed, &secret);
@@ -130,15 +130,15 @@ fn unlock_here(ctx: &Context, targets: &[String]) -> i32 {
     }
     match read_plan(&ctx.zfs, targets) {
         Ok(p) if p.all_available() => {
-            println!("Every key is loaded.");
+            crate::outln!("Every key is loaded.");
             0
         }
         Ok(p) => {
-            println!("Still locked: {}", p.locked_names().join(", "));
+            crate::outln!("Still locked: {}", p.locked_names().join(", "));
             1
         }
         Err(e) => {
-            eprintln!("keygate: error: {e}");
+            crate::errln!("keygate: error: {e}");
             1
         }
     }
@@ -146,13 +146,13 @@ fn unlock_here(ctx: &Context, targets: &[String]) -> i32 {
 
 fn print_reply(reply: &Reply) {
     for r in &reply.opened {
-        println!("{r}: unlocked");
+        crate::outln!("{r}: unlocked");
     }
     for r in &reply.rejected {
-        println!("{r}: wrong passphrase");
+        crate::outln!("{r}: wrong passphrase");
     }
     for (r, why) in &reply.failed {
-        println!("{r}: failed: {why}");
+        crate::outln!("{r}: failed: {why}");
     }
 }
 
@@ -165,7 +165,7 @@ fn prompt(text: &str) -> Result<Secret, i32> {
             Ok(secret)
         }
         Err(e) => {
-            eprintln!(
+            crate::errln!(
                 "keygate: error: cannot prompt for the passphrase: no usable terminal (/dev/tty): {e}"
             );
             Err(2)
@@ -179,14 +179,14 @@ pub fn status(ctx: &Context, args: &StatusArgs) -> i32 {
         Ok(s) => s,
         Err(e @ ClientError::NoGate(_)) => {
             if args.json {
-                println!("{{\"waiting\":false}}");
+                crate::outln!("{{\"waiting\":false}}");
             } else {
-                println!("{e}.");
+                crate::outln!("{e}.");
             }
             return 1;
         }
         Err(e) => {
-            eprintln!("keygate: error: {e}");
+            crate::errln!("keygate: error: {e}");
             return 1;
         }
     };
@@ -196,7 +196,7 @@ pub fn status(ctx: &Context, args: &StatusArgs) -> i32 {
         .unwrap_or(status.since);
     let waited = now.saturating_sub(status.since);
     if args.json {
-        println!(
+        crate::outln!(
             "{{\"waiting\":true,\"pid\":{},\"mode\":{},\"since\":{},\"waiting_seconds\":{},\"locked\":{},\"sources\":{}}}",
             status.pid,
             json::string(&status.mode),
@@ -206,14 +206,14 @@ pub fn status(ctx: &Context, args: &StatusArgs) -> i32 {
             json::strings(status.sources.iter().map(String::as_str)),
         );
     } else {
-        println!(
+        crate::outln!(
             "keygate gate (pid {}, mode {}) waiting since {} ({})",
             status.pid,
             status.mode,
             utc(status.since),
             elapsed(waited)
         );
-        println!(
+        crate::outln!(
             "locked: {}",
             if status.locked.is_empty() {
                 "nothing".to_string()
@@ -221,7 +221,7 @@ pub fn status(ctx: &Context, args: &StatusArgs) -> i32 {
                 status.locked.join(", ")
             }
         );
-        println!("asking through: {}", status.sources.join(", "));
+        crate::outln!("asking through: {}", status.sources.join(", "));
     }
     0
 }

@@ -259,3 +259,16 @@ fn help_and_version() {
         format!("keygate {}\n", env!("CARGO_PKG_VERSION"))
     );
 }
+
+#[test]
+fn a_closed_stdout_is_not_a_crash() {
+    let sim = nest();
+    let mut cmd = keygate(&sim, &["check"]);
+    let (reader, writer) = nix::unistd::pipe().unwrap();
+    drop(reader);
+    cmd.stdout(std::process::Stdio::from(writer))
+        .stderr(std::process::Stdio::piped());
+    let out = kit::finish(cmd.spawn().unwrap(), TIMEOUT);
+    assert_eq!(out.status.code(), Some(1), "{}", common::show(&out));
+    assert!(!stderr_of(&out).contains("panicked"), "{}", stderr_of(&out));
+}

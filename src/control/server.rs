@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{getsockopt, sockopt};
@@ -29,6 +29,7 @@ use crate::report::Reporter;
 use crate::secret::Secret;
 use crate::service::Manager;
 use crate::sources::Reply;
+use crate::sources::console::passphrase_problem;
 use crate::terminal::Cancel;
 
 /// How long a client may take to send its request (slow clients are cut off).
@@ -105,8 +106,8 @@ impl Drop for Server {
             let _ = t.join();
         }
         // Let clients whose passphrase was just tried read their answer.
-        let deadline = std::time::Instant::now() + ANSWER_GRACE;
-        while self.clients.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
+        let deadline = Instant::now() + ANSWER_GRACE;
+        while self.clients.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(5));
         }
         // Remove the socket only if it is still the one this server made.
@@ -251,14 +252,18 @@ fn handle(
         ));
         return Err("permission denied: only root may use the keygate control socket".into());
     }
-    stream
-        .set_read_timeout(Some(REQUEST_TIMEOUT))
-        .map_err(|e| e.to_string())?;
-    let header = read_header(stream)?;
+    // The whole request must arrive within REQUEST_TIMEOUT: a client that
+    // trickles a byte now and then (slow loris) is cut off all the same.
+    let deadline = Instant::now() + REQUEST_TIMEOUT;
+    let header = read_header(stream, deadline)?;
     match protocol::parse_header(&header).map_err(|e| e.to_string())? {
         Request::Status => Ok(protocol::status_answer(&status.get())),
         Request::Unlock { len } => {
-            let secret = read_passphrase(stream, len)?;
+            let secret = read_passphrase(stream, len, deadline)?;
+            // Refused before any zfs call, like a console does.
+            if let Some(problem) = passphrase_problem(&secret) {
+                return Err(problem);
+            }
             let (tx, rx) = mpsc::channel::<Reply>();
             events
                 .send(Event::Passphrase {
@@ -276,10 +281,11 @@ fn handle(
 }
 
 /// Read up to the first newline, at most MAX_HEADER bytes.
-fn read_header(stream: &mut UnixStream) -> Result<Vec<u8>, String> {
+fn read_header(stream: &mut UnixStream, deadline: Instant) -> Result<Vec<u8>, String> {
     let mut line = Vec::with_capacity(MAX_HEADER);
     let mut byte = [0u8; 1];
     loop {
+        set_remaining(stream, deadline)?;
         match stream.read(&mut byte) {
             Ok(0) => return Err("truncated request (no newline)".into()),
             Ok(_) if byte[0] == b'\n' => return Ok(line),
@@ -297,9 +303,14 @@ fn read_header(stream: &mut UnixStream) -> Result<Vec<u8>, String> {
 }
 
 /// Read exactly `len` passphrase bytes straight into locked memory.
-fn read_passphrase(stream: &mut UnixStream, len: usize) -> Result<Secret, String> {
+fn read_passphrase(
+    stream: &mut UnixStream,
+    len: usize,
+    deadline: Instant,
+) -> Result<Secret, String> {
     let mut secret = Secret::with_capacity(len);
     while secret.len() < len {
+        set_remaining(stream, deadline)?;
         let want = len - secret.len();
         match secret.append_with(|buf| stream.read(&mut buf[..want])) {
             Ok(0) => {
@@ -315,6 +326,17 @@ fn read_passphrase(stream: &mut UnixStream, len: usize) -> Result<Secret, String
         }
     }
     Ok(secret)
+}
+
+/// Let the next read wait only for what is left of the request's time.
+fn set_remaining(stream: &UnixStream, deadline: Instant) -> Result<(), String> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err("request too slow".into());
+    }
+    stream
+        .set_read_timeout(Some(left))
+        .map_err(|e| format!("cannot read the request: {e}"))
 }
 
 fn is_timeout(e: &io::Error) -> bool {

@@ -139,6 +139,7 @@ pub fn run(
         status,
         chains,
         loaded_before,
+        watched: plan.locked_names(),
     };
     // A keystore unlocked before the gate opens now, without any prompt.
     session.open_keystores(&mut plan);

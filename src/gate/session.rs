@@ -43,6 +43,11 @@ pub struct Session<'a> {
     pub chains: Chains,
     /// Roots whose key was loaded before the gate started (never unloaded).
     pub loaded_before: BTreeSet<String>,
+    /// The roots that were locked when the gate began to wait. Without
+    /// explicit targets a poll covers whatever pools are imported, so a root
+    /// that vanished (its pool exported meanwhile) is reported as missing
+    /// rather than counted as unlocked.
+    pub watched: Vec<String>,
 }
 
 /// How the session ended.
@@ -177,7 +182,19 @@ impl Session<'_> {
     /// Read the plan (one zfs call). A keystore keygate closed again on
     /// purpose counts as done: it must not hold the boot.
     pub fn read(&self) -> Result<Plan, ZfsError> {
-        read_plan(&self.ctx.zfs, &self.args.targets).map(|p| settle(p, &self.chains))
+        let plan = read_plan(&self.ctx.zfs, &self.args.targets)?;
+        if self.args.targets.is_empty() {
+            let missing: Vec<String> = self
+                .watched
+                .iter()
+                .filter(|w| !plan.roots.iter().any(|r| r.datasets.contains(w)))
+                .cloned()
+                .collect();
+            if !missing.is_empty() {
+                return Err(ZfsError::DatasetMissing { names: missing });
+            }
+        }
+        Ok(settle(plan, &self.chains))
     }
 
     /// Open every keystore that can be opened now and load the keys inside;
@@ -306,6 +323,11 @@ impl Session<'_> {
     fn source_ended(&mut self, plan: &Plan, source: &str, reason: &str) {
         self.reporter
             .warn(&format!("stopped prompting on {source}: {reason}"));
+        // `keygate status` lists only the sources still asking.
+        self.status.remove_source(&format!("console {source}"));
+        if source == crate::sources::ask_password::SOURCE_NAME {
+            self.status.remove_source("systemd password agents");
+        }
         self.consoles
             .retain(|c| c.name != source || !c.handle.is_finished());
         let any_left = self

@@ -12,7 +12,7 @@ const EXTEND_BY: Duration = Duration::from_secs(30);
 
 fn send(states: &[NotifyState]) {
     if let Err(e) = sd_notify::notify(states) {
-        eprintln!("keygate: warning: cannot notify systemd: {e}");
+        crate::report::stderr_line(&format!("keygate: warning: cannot notify systemd: {e}"));
     }
 }
 

@@ -23,7 +23,7 @@ use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg, setsockopt, socko
 
 use super::Reply;
 use super::board::{Board, prompt_text};
-use super::console::{ConsoleSource, length_problem};
+use super::console::{ConsoleSource, passphrase_problem};
 use crate::gate::Event;
 use crate::secret::Secret;
 
@@ -186,7 +186,7 @@ fn serve(socket: UnixDatagram, mut request: Request, board: Board, events: Sende
             Some(Answer::Passphrases(candidates)) => {
                 accept_cached = false;
                 for secret in candidates {
-                    if length_problem(&secret).is_some() {
+                    if passphrase_problem(&secret).is_some() {
                         continue;
                     }
                     let (tx, rx) = mpsc::channel::<Reply>();

@@ -79,7 +79,7 @@ fn prompt_loop(console: Console, board: Board, events: Sender<Event>, tries: u32
             }
             Entry::Cancelled => continue,
         };
-        if let Some(problem) = length_problem(&secret) {
+        if let Some(problem) = passphrase_problem(&secret) {
             drop(secret);
             let _ = console.say(&problem);
             continue;
@@ -115,9 +115,20 @@ fn prompt_loop(console: Console, board: Board, events: Sender<Event>, tries: u32
     }
 }
 
-/// Why a typed passphrase can never be right, if it cannot.
-pub fn length_problem(secret: &Secret) -> Option<String> {
+/// Why a passphrase can never be right, if it cannot: its length is outside
+/// what OpenZFS accepts when a key is created, or it holds a newline.
+/// OpenZFS reads only the first line of a passphrase (up to the first
+/// `\n`), so a passphrase with a newline in it would be cut there and could
+/// open a root whose passphrase is only its first line: it is refused before
+/// any zfs call. (A newline can only arrive over the control socket or from
+/// a password agent; at a console it ends the entry.)
+pub fn passphrase_problem(secret: &Secret) -> Option<String> {
     let n = secret.len();
+    if let Some(at) = secret.expose().iter().position(|&b| b == b'\n') {
+        return Some(format!(
+            "That passphrase contains a newline (after byte {at}): ZFS reads only the first line of a passphrase, so it cannot be tried."
+        ));
+    }
     if n == 0 {
         Some("Empty passphrase; type the passphrase and press Enter.".into())
     } else if n < MIN_LEN {
@@ -159,25 +170,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn newline_rule() {
+        for bad in [
+            &b"hunter2hunter2\njunk"[..],
+            b"hunter2hunter2\r\n",
+            b"\nhunter2hunter2",
+        ] {
+            assert!(
+                passphrase_problem(&Secret::from_slice(bad))
+                    .unwrap()
+                    .contains("contains a newline"),
+                "{bad:?}"
+            );
+        }
+        assert!(passphrase_problem(&Secret::from_slice(b"hunter2hunter2\r")).is_none());
+        assert!(passphrase_problem(&Secret::from_slice(b"hunter2\0hunter2")).is_none());
+    }
+
+    #[test]
     fn length_rules() {
         assert!(
-            length_problem(&Secret::from_slice(b""))
+            passphrase_problem(&Secret::from_slice(b""))
                 .unwrap()
                 .contains("Empty")
         );
         assert!(
-            length_problem(&Secret::from_slice(b"1234567"))
+            passphrase_problem(&Secret::from_slice(b"1234567"))
                 .unwrap()
                 .contains("too short (7 bytes)")
         );
-        assert!(length_problem(&Secret::from_slice(b"12345678")).is_none());
-        assert!(length_problem(&Secret::from_slice(&[b'x'; 512])).is_none());
+        assert!(passphrase_problem(&Secret::from_slice(b"12345678")).is_none());
+        assert!(passphrase_problem(&Secret::from_slice(&[b'x'; 512])).is_none());
         assert!(
-            length_problem(&Secret::from_slice(&[b'x'; 513]))
+            passphrase_problem(&Secret::from_slice(&[b'x'; 513]))
                 .unwrap()
                 .contains("too long (513 bytes)")
         );
-        assert!(length_problem(&Secret::from_slice(&[0xff, 0xfe, 0, 1, 2, 3, 4, 5])).is_none());
+        assert!(passphrase_problem(&Secret::from_slice(&[0xff, 0xfe, 0, 1, 2, 3, 4, 5])).is_none());
     }
 
     #[test]

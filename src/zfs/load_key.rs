@@ -54,13 +54,27 @@ pub fn with_passphrase(
         crate::secret::write_secret_line(&*stdin, passphrase)
     };
     let out = zfs.run(&argv, Some(&feed))?;
-    Ok(classify(out.code(), &out.stderr))
+    Ok(outcome(zfs, &argv, &out))
+}
+
+/// [`classify`], naming the call and the signal when zfs was killed
+/// without a word (an OOM kill, someone's `kill -9`).
+fn outcome(zfs: &Zfs, argv: &[&str], out: &super::command::CallOutput) -> LoadOutcome {
+    use std::os::unix::process::ExitStatusExt;
+    match out.status.signal() {
+        Some(sig) if out.stderr.trim().is_empty() => LoadOutcome::Failed(format!(
+            "'{}' was killed by signal {sig}",
+            zfs.describe(argv)
+        )),
+        _ => classify(out.code(), &out.stderr),
+    }
 }
 
 /// Load `root`'s key from its own keylocation (a file or URL): `zfs load-key ROOT`.
 pub fn from_location(zfs: &Zfs, root: &str) -> Result<LoadOutcome, ZfsError> {
-    let out = zfs.run(&["load-key", root], None)?;
-    Ok(classify(out.code(), &out.stderr))
+    let argv = ["load-key", root];
+    let out = zfs.run(&argv, None)?;
+    Ok(outcome(zfs, &argv, &out))
 }
 
 #[cfg(test)]

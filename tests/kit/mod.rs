@@ -284,3 +284,162 @@ pub fn on_terminal(mut cmd: Command, pty: &Pty) -> Command {
     }
     cmd
 }
+
+// ----- helpers for the adversarial suite (tests/adversarial_*.rs) -----
+
+/// `keygate ARGS` spawned with stdout and stderr piped.
+pub fn spawn(sim: &Sim, args: &[&str]) -> Child {
+    keygate(sim, args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// A prompting gate on `consoles` (poll every 200 ms), plus `extra` args.
+pub fn spawn_prompt(sim: &Sim, consoles: &[&Pty], extra: &[&str]) -> Child {
+    let mut args: Vec<&str> = vec!["gate", "--mode", "prompt", "--poll-interval", "200ms"];
+    for c in consoles {
+        args.push("--console");
+        args.push(&c.path);
+    }
+    args.extend_from_slice(extra);
+    spawn(sim, &args)
+}
+
+/// A waiting gate (no polls unless `extra` asks for them) whose control
+/// socket is up when this returns.
+pub fn spawn_wait(sim: &Sim, extra: &[&str]) -> Child {
+    let mut args = vec!["gate", "--mode", "wait"];
+    if !extra.contains(&"--poll-interval") {
+        args.extend_from_slice(&["--poll-interval", "1h"]);
+    }
+    args.extend_from_slice(extra);
+    let child = spawn(sim, &args);
+    let socket = default_socket(sim);
+    assert!(
+        eventually(Duration::from_secs(20), || socket.exists()),
+        "the gate never made its socket"
+    );
+    child
+}
+
+/// The bytes of `KEYGATE/1 UNLOCK N\n` followed by the passphrase.
+pub fn unlock_request(pass: &[u8]) -> Vec<u8> {
+    let mut r = format!("KEYGATE/1 UNLOCK {}\n", pass.len()).into_bytes();
+    r.extend_from_slice(pass);
+    r
+}
+
+/// The roots the gate still reports as locked, asked over its socket.
+pub fn locked_by_status(sim: &Sim) -> Vec<String> {
+    let answer = control_exchange(&default_socket(sim), b"KEYGATE/1 STATUS\n");
+    assert!(answer.starts_with("KEYGATE/1 OK\n"), "{answer}");
+    answer
+        .lines()
+        .filter_map(|l| l.strip_prefix("locked\t"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Whether the process has exited (gone or a zombie).
+pub fn exited(child: &Child) -> bool {
+    match std::fs::read_to_string(format!("/proc/{}/stat", child.id())) {
+        Ok(s) => s.contains(") Z ") || s.contains(") X "),
+        Err(_) => true,
+    }
+}
+
+/// The one-letter state of a process (`S`, `T`, `Z`, ...).
+pub fn process_state(pid: u32) -> char {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rfind(')')
+        .and_then(|i| stat[i + 1..].trim_start().chars().next())
+        .unwrap_or('?')
+}
+
+/// Direct children of a process (any of its threads).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            let text = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+            out.extend(
+                text.split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+        }
+    }
+    out
+}
+
+/// How many descriptors a process holds open.
+pub fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// How many threads a process runs.
+pub fn thread_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Peak resident memory of a process, in KiB.
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Whether `needle` occurs in `hay`.
+pub fn contains_bytes(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The secret appears nowhere the gate could have left it: its stdout and
+/// stderr, `screens` (what consoles showed), the simulator's call log (zfs
+/// argv) and every file under the test's host root (sockets, ask files).
+/// The simulator's own state file, which holds the keys, is not looked at.
+pub fn assert_not_leaked(sim: &Sim, out: &std::process::Output, screens: &[&str], secret: &[u8]) {
+    let shown = String::from_utf8_lossy(secret).into_owned();
+    assert!(!contains_bytes(&out.stdout, secret), "{shown:?} on stdout");
+    assert!(!contains_bytes(&out.stderr, secret), "{shown:?} on stderr");
+    for s in screens {
+        assert!(
+            !contains_bytes(s.as_bytes(), secret),
+            "{shown:?} on a console"
+        );
+    }
+    let mut files = vec![sim.state_dir().join("calls.log")];
+    let mut dirs = vec![host_root(sim)];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() => dirs.push(p),
+                Ok(t) if t.is_file() => files.push(p),
+                _ => {}
+            }
+        }
+    }
+    for f in files {
+        let bytes = std::fs::read(&f).unwrap_or_default();
+        assert!(
+            !contains_bytes(&bytes, secret),
+            "{shown:?} in {}",
+            f.display()
+        );
+    }
+}
+
+/// The signal a finished child died by, if any.
+pub fn died_by(out: &std::process::Output) -> Option<i32> {
+    use std::os::unix::process::ExitStatusExt;
+    out.status.signal()
+}

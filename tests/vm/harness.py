@@ -179,6 +179,7 @@ class Shell:
     def __init__(self, line: Serial):
         self.line = line
         self.n = 0
+        self.ready = False
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -187,6 +188,7 @@ class Shell:
             self.line.send("\nPS1=; PS2=; set +H; stty -echo 2>/dev/null; echo KGVM_READY_$((40+2))\n")
             try:
                 self.line.expect(r"KGVM_READY_42", 3, since=mark)
+                self.ready = True
                 return
             except ScenarioFailed:
                 if time.monotonic() > deadline:
@@ -194,6 +196,8 @@ class Shell:
 
     def run(self, cmd: str, timeout: float = 60, answers: list[tuple[str, str]] | None = None,
             check: bool = False) -> tuple[int, str]:
+        if not self.ready:
+            self.wait_ready(BOOT_TIMEOUT)
         self.n += 1
         tag = f"{os.getpid()}x{self.n}"
         mark = self.line.mark()
@@ -451,6 +455,8 @@ class Test:
 
     def wait_keygate_holding(self, timeout: float = 120) -> None:
         self.wait_unit_state("keygate.service", "activating", timeout)
+        if self.vm:
+            self.timing(f"boot_to_gate_boot{self.boots}", self.vm.since_start())
 
     def assert_held(self, datasets: list[str]) -> None:
         """keygate is running and the boot is held before local-fs.target."""

@@ -112,7 +112,10 @@ pub fn valid_name(name: &str) -> bool {
         && name.split('/').all(|c| {
             !c.is_empty()
                 && c.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'))
+                    // As OpenZFS's valid_char(): space is allowed too.
+                    .all(|b| {
+                        b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-' | b' ')
+                    })
         })
         && name.as_bytes()[0].is_ascii_alphabetic()
 }

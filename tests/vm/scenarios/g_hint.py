@@ -40,11 +40,11 @@ def run(t):
     t.note(f"typing the hinted command in the root shell: {cmd}")
     rc, out = t.sh(cmd, timeout=180, answers=[(r"(?i)passphrase[^\n]*:", t.PASS + "\n")] * 4)
     t.check(rc == 0, f"the hinted command succeeded (rc={rc}): {out.strip()[-300:]}")
-    if t.unit_state("multi-user.target") != "active":
-        # The hint may fix the keys only and leave continuing the boot to the
-        # service manager; give it the time to get there.
-        pass
     t.wait_multi_user(timeout=180)
-    t.check(t.out("zfs get -H -o value mounted nest/a") == "yes", "nest/a mounted")
+    if t.out("zfs get -H -o value mounted nest/a") != "yes":
+        runs = t.out("journalctl -b -o short-monotonic --no-pager -u zfs-mount.service -u keygate.service "
+                     "| grep -E 'Starting|Started|Finished|Failed' || true")
+        t.check(False, "nest/a mounted after the hinted command; it is not. Units as they ran:\n" + runs)
+    t.note("ok: nest/a mounted")
     t.check(t.unit_state("kgvm-needs-data.service") == "active",
             "kgvm-needs-data.service succeeded (canary present)")
