@@ -172,6 +172,27 @@ nest/a/b\tmountpoint\t/nest/a/b\tdefault
         assert_eq!(plan.locked_names(), vec!["nest/a"]);
     }
 
+    /// keygate's own query as real OpenZFS 2.3.2 answered it in the VM tier
+    /// (tests/fixtures/zfs-get/, cut from tests/fixtures/zfs-probe/).
+    #[test]
+    fn real_zfs_output_gives_the_right_plan() {
+        let text = include_str!("../tests/fixtures/zfs-get/real-2.3.2-all-pools.txt");
+        let datasets = parse(text).unwrap();
+        assert_eq!(datasets.len(), 6);
+        let plan = Plan::from_datasets(&datasets);
+        let names: Vec<&str> = plan.roots.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["nest/a", "nest/d", "nest/f"]);
+        assert_eq!(plan.roots[0].datasets, ["nest/a", "nest/a/b"]);
+        assert_eq!(plan.roots[0].keylocation, KeyLocation::Prompt);
+        assert_eq!(
+            plan.roots[2].keylocation,
+            KeyLocation::Uri("file:///root/f.key".into())
+        );
+        assert!(plan.roots[2].loads_from_location());
+        assert_eq!(plan.roots[0].mountpoint.as_deref(), Some("/nest/a"));
+        assert_eq!(plan.locked_names(), ["nest/a", "nest/d", "nest/f"]);
+    }
+
     #[test]
     fn root_outside_targets_is_known_from_its_child() {
         let child_only: String = PROBE

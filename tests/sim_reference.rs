@@ -275,7 +275,8 @@ fn simulator_matches_real_zfs() {
 const VM_PROBE: &[u8] = include_bytes!("fixtures/zfs-probe/real-zfs-2.3.2-probe.txt");
 
 /// The setup tests/vm/probe-commands.txt describes.
-/// The guest's pool has its mountpoint set at creation (`zpool create -m`),
+/// The guest's pool has its mountpoint set at creation
+/// (`zpool create -O mountpoint=/nest`),
 /// so it is `local` on the pool and inherited below.
 fn vm_probe_setup(sim: &Sim, keydir: &Path) {
     setup(sim, keydir);
