@@ -90,6 +90,40 @@ def gate_isolation(tmpdir):
     return args
 
 
+class Contention:
+    """How much CPU everything else on the machine took while a bench ran:
+    all busy time in /proc/stat minus this script's own and its children's."""
+
+    def __init__(self):
+        self.busy0, self.mine0, self.t0 = _busy_seconds(), _my_cpu(), time.monotonic()
+
+    def others(self):
+        """CPUs (on average) used by other processes so far."""
+        wall = time.monotonic() - self.t0
+        others = (_busy_seconds() - self.busy0) - (_my_cpu() - self.mine0)
+        return max(others, 0) / wall
+
+    def report(self):
+        wall = time.monotonic() - self.t0
+        cpus = os.cpu_count() or 1
+        return (
+            f"other processes used {self.others():.2f} of {cpus} CPUs on average "
+            f"during this run ({wall:.0f} s); load average {os.getloadavg()[0]:.2f} at the end"
+        )
+
+
+def _busy_seconds():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)  # idle + iowait
+    return (sum(v[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _my_cpu():
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 class Sim:
     """A zfs-sim state directory with `bin/zfs` linked to the simulator."""
 
