@@ -38,7 +38,7 @@ SET_BINARY := sed -e 's|/usr/sbin/keygate|$(SBINDIR)/keygate|g'
 
 export CARGO_TARGET_DIR
 
-.PHONY: all build docs check test fmt lint install uninstall \
+.PHONY: all build docs check test fmt lint bench install uninstall \
 	install-bin install-docs install-systemd install-smf install-openrc
 
 all: build docs
@@ -56,6 +56,11 @@ check test:
 
 fmt:
 	$(CARGO) fmt --all
+
+# Benchmarks report ratios measured in one run (benches/README.md); they are
+# reports, not pass/fail tests.
+bench:
+	benches/run
 
 lint:
 	$(CARGO) fmt --all -- --check

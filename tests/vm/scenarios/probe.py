@@ -25,7 +25,8 @@ scenario_setup() {
 
 def run(t):
     t.boot()
-    t.sh("udevadm settle; zpool list nest", check=True)
+    t.wait_multi_user()  # keygate is disabled here: the pool is imported by then
+    t.sh("zpool list nest", check=True)
     rc, out = t.sh("bash /kgvm/probe.sh /kgvm/probe-commands.txt /root/probe-output.txt", timeout=600)
     t.check(rc == 0, f"probe script ran ({out.strip()})")
     data = t.vm.shell.fetch("cat /root/probe-output.txt")
