@@ -254,6 +254,18 @@ fn parse_reply(bytes: &[u8]) -> Answer {
     }
 }
 
+/// For fuzzing only (`fuzz/src/checks.rs`): what `parse_reply` makes of a
+/// datagram, without the `Secret`s. `Ok`: the passphrases' bytes;
+/// `Err("cancelled")` or `Err("ignored")` otherwise.
+#[doc(hidden)]
+pub fn parse_reply_for_fuzzing(bytes: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
+    match parse_reply(bytes) {
+        Answer::Passphrases(p) => Ok(p.iter().map(|s| s.expose().to_vec()).collect()),
+        Answer::Cancelled => Err("cancelled"),
+        Answer::Ignored => Err("ignored"),
+    }
+}
+
 fn random_tag() -> String {
     let mut bytes = [0u8; 4];
     let ok = fs::File::open("/dev/urandom")
