@@ -77,3 +77,38 @@ fn console_names() {
 fn duration() {
     replay("duration");
 }
+
+#[test]
+fn config_file() {
+    replay("config_file");
+}
+
+#[test]
+fn control_protocol() {
+    replay("control_protocol");
+}
+
+#[test]
+fn ask_password_reply() {
+    replay("ask_password_reply");
+}
+
+/// The well-formed seeds are accepted, so the checks' round trips (not only
+/// their error branches) run on them from the start.
+#[test]
+fn well_formed_seeds_are_accepted() {
+    let read = |target: &str, name: &str| std::fs::read(fixtures(target).join(name)).unwrap();
+    for name in [
+        "example.toml",
+        "every-setting.toml",
+        "crlf-and-arrays.toml",
+        "lone-cr-in-comment.toml",
+    ] {
+        let text = String::from_utf8(read("config_file", name)).unwrap();
+        let parsed = keygate::config::parse(&text, std::path::Path::new(name));
+        assert!(parsed.is_ok(), "{name}: {:?}", parsed.err());
+    }
+    let answer = |name: &str| String::from_utf8(read("control_protocol", name)).unwrap();
+    assert!(keygate::control::protocol::parse_reply(&answer("reply-answer")).is_ok());
+    assert!(keygate::control::protocol::parse_status(&answer("status-answer")).is_ok());
+}

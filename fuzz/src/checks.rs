@@ -9,11 +9,19 @@
 //! `keygate`.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
+use keygate::config::{self, ConfigError, ConfigFile};
+use keygate::control::protocol::{
+    self, ProtoError, Request, parse_header, parse_reply, parse_status,
+};
+use keygate::control::status::Status;
 use keygate::duration::Duration;
 use keygate::gate::consoles::parse_active;
 use keygate::plan::{KeyStatus, Plan};
 use keygate::secret::Secret;
+use keygate::sources::Reply;
+use keygate::sources::ask_password::parse_reply_for_fuzzing;
 use keygate::terminal::Entry;
 use keygate::zfs::get::{self, Datasets, PROPERTIES};
 use keygate::zfs::load_key::{LoadOutcome, classify};
@@ -28,6 +36,9 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("line_editor", line_editor),
     ("console_names", console_names),
     ("duration", duration),
+    ("config_file", config_file),
+    ("control_protocol", control_protocol),
+    ("ask_password_reply", ask_password_reply),
 ];
 
 // ----- zfs_get ---------------------------------------------------------------
@@ -382,4 +393,359 @@ fn check_duration_text(s: &str) {
         }
         Err(e) => assert!(e.contains(&format!("'{s}'")), "{s:?}: {e}"),
     }
+}
+
+// ----- config_file -----------------------------------------------------------
+
+/// Where the fuzzed configuration "comes from", as named in errors.
+const CONFIG_ORIGIN: &str = "/etc/keygate/fuzz me.toml";
+
+/// `keygate.toml` text. `config::load` refuses bytes that are not UTF-8
+/// before parsing (naming the line of the first bad byte), so they are
+/// parsed here after lossy conversion, which still exercises odd characters.
+pub fn config_file(data: &[u8]) {
+    match std::str::from_utf8(data) {
+        Ok(text) => config_text(text),
+        Err(_) => config_text(&String::from_utf8_lossy(data)),
+    }
+}
+
+/// The invariants of [`config::parse`] on one text.
+pub fn config_text(text: &str) {
+    let origin = Path::new(CONFIG_ORIGIN);
+    let result = config::parse(text, origin);
+    // Trailing spaces and tabs on every line change nothing, errors included.
+    let spaced = map_lines(text, |line, end| format!("{line} \t {end}"));
+    let again = config::parse(&spaced, origin);
+    match &result {
+        Err(e) => {
+            let (line, key) = check_config_error(e, text);
+            let (line2, key2) = match &again {
+                Err(e2) => check_config_error(e2, &spaced),
+                Ok(_) => panic!("trailing whitespace made {text:?} valid ({e})"),
+            };
+            assert_eq!(
+                (line, key),
+                (line2, key2),
+                "trailing whitespace moved the error"
+            );
+        }
+        Ok(cfg) => {
+            check_config(cfg, text);
+            assert_eq!(again.as_ref().ok(), Some(cfg), "trailing whitespace");
+            // Blank and comment lines around every line: the same settings,
+            // the lines renumbered (line k becomes 2k + 1).
+            let mut padded = String::from("# keygate.toml\n\n");
+            padded.push_str(&map_lines(text, |line, end| {
+                if end.is_empty() {
+                    line.to_string()
+                } else {
+                    format!("{line}{end}\t# between\n")
+                }
+            }));
+            let mut want = cfg.clone();
+            for l in want.lines.values_mut() {
+                *l = 2 * *l + 1;
+            }
+            let got = config::parse(&padded, origin);
+            assert_eq!(got.as_ref().ok(), Some(&want), "comments/blank lines added");
+            // CRLF line ends read the same.
+            let crlf = map_lines(text, |line, end| {
+                let e = if end.is_empty() { "" } else { "\r\n" };
+                format!("{line}{e}")
+            });
+            let got = config::parse(&crlf, origin);
+            assert_eq!(got.as_ref().ok(), Some(cfg), "CRLF line ends");
+        }
+    }
+}
+
+/// Rebuilds `text` line by line: `f(line, end)` where `end` is the line's
+/// `\n` or `\r\n` (empty for a last line without one).
+fn map_lines(text: &str, f: impl Fn(&str, &str) -> String) -> String {
+    text.split_inclusive('\n')
+        .map(|l| {
+            if let Some(body) = l.strip_suffix("\r\n") {
+                f(body, "\r\n")
+            } else if let Some(body) = l.strip_suffix('\n') {
+                f(body, "\n")
+            } else {
+                f(l, "")
+            }
+        })
+        .collect()
+}
+
+/// An error names the origin and a line of `text`, on one line of output;
+/// returns its line and key.
+fn check_config_error(e: &ConfigError, text: &str) -> (usize, Option<String>) {
+    let ConfigError::Invalid {
+        path,
+        line,
+        key,
+        message,
+    } = e
+    else {
+        panic!("parse gave a read error: {e}");
+    };
+    let lines = text.split('\n').count();
+    assert_eq!(path, Path::new(CONFIG_ORIGIN));
+    assert!(
+        (1..=lines).contains(line),
+        "error names line {line} of {lines}: {e}"
+    );
+    assert!(!message.is_empty(), "empty message");
+    let shown = e.to_string();
+    let mut want = format!("{CONFIG_ORIGIN}:{line}: ");
+    if let Some(k) = key {
+        assert!(!k.is_empty(), "empty key in {shown:?}");
+        want.push_str(&format!("{k}: "));
+    }
+    assert!(
+        shown.starts_with(&want),
+        "{shown:?} does not start {want:?}"
+    );
+    assert!(
+        !shown.contains(['\n', '\r']),
+        "message spans lines: {shown:?}"
+    );
+    (*line, key.clone())
+}
+
+/// What an accepted file holds is already validated.
+fn check_config(cfg: &ConfigFile, text: &str) {
+    assert_eq!(cfg.origin, Path::new(CONFIG_ORIGIN));
+    let lines = text.split('\n').count();
+    for (key, line) in &cfg.lines {
+        assert!(
+            (1..=lines).contains(line),
+            "{key} on line {line} of {lines}"
+        );
+    }
+    for d in cfg.poll_interval.iter().chain(&cfg.zfs_timeout) {
+        assert!(!d.std().is_zero(), "zero interval accepted");
+    }
+    for p in cfg.consoles.iter().flatten().chain(&cfg.socket) {
+        assert!(p.is_absolute(), "relative path {p:?} accepted");
+    }
+    if let Some(z) = &cfg.zfs {
+        assert!(!z.as_os_str().is_empty(), "empty zfs accepted");
+    }
+    let mut seen = BTreeSet::new();
+    for ks in &cfg.keystores {
+        assert!(seen.insert(ks.dataset.as_str()), "{} twice", ks.dataset);
+        check_dataset_name(&ks.dataset);
+    }
+    for t in cfg.targets.iter().flatten() {
+        check_dataset_name(t);
+    }
+}
+
+fn check_dataset_name(s: &str) {
+    assert!(
+        !s.is_empty() && !s.starts_with('/') && !s.ends_with('/'),
+        "{s:?}"
+    );
+    assert!(
+        !s.contains("//") && !s.contains(['\n', '\t', '\0']),
+        "{s:?}"
+    );
+}
+
+// ----- control_protocol ------------------------------------------------------
+
+/// The control socket's header line (the whole input, as the server hands
+/// it over without its newline), answers as the client reads them (lossy
+/// text), and reply/status values built from the input, which must survive
+/// being written and read back.
+pub fn control_protocol(data: &[u8]) {
+    check_header(data);
+    let text = String::from_utf8_lossy(data);
+    check_answer(&text);
+    round_trip(&text, data);
+}
+
+/// `parse_header` accepts exactly `KEYGATE/1 STATUS` and
+/// `KEYGATE/1 UNLOCK N` (N decimal digits only, 1..=1024), under 64 bytes;
+/// a refusal's message is one printable line.
+fn check_header(line: &[u8]) {
+    let got = parse_header(line);
+    let want = if line.len() >= protocol::MAX_HEADER {
+        None
+    } else if line == b"KEYGATE/1 STATUS" {
+        Some(Request::Status)
+    } else {
+        line.strip_prefix(b"KEYGATE/1 UNLOCK ")
+            .filter(|n| !n.is_empty() && n.iter().all(u8::is_ascii_digit))
+            .and_then(|n| {
+                let sig: Vec<u8> = n.iter().copied().skip_while(|b| *b == b'0').collect();
+                (1..=4).contains(&sig.len()).then(|| {
+                    sig.iter()
+                        .fold(0usize, |acc, d| acc * 10 + usize::from(d - b'0'))
+                })
+            })
+            .filter(|len| (1..=protocol::MAX_PASSPHRASE).contains(len))
+            .map(|len| Request::Unlock { len })
+    };
+    match (&got, want) {
+        (Ok(g), Some(w)) => assert_eq!(*g, w, "{line:?}"),
+        (Err(e), None) => {
+            if line.len() >= protocol::MAX_HEADER {
+                assert_eq!(*e, ProtoError::HeaderTooLong);
+            } else if !line.starts_with(b"KEYGATE/1 ") && line != b"KEYGATE/1" {
+                assert_eq!(*e, ProtoError::NotKeygate, "{line:?}");
+            }
+            let shown = e.to_string();
+            assert!(
+                !shown.chars().any(char::is_control),
+                "control character in {shown:?}"
+            );
+        }
+        (got, want) => panic!("{line:?}: got {got:?}, want {want:?}"),
+    }
+    // What the client sends is accepted as sent.
+    if let [a, b, ..] = *line {
+        let len = usize::from(u16::from_le_bytes([a, b])) % protocol::MAX_PASSPHRASE + 1;
+        let header = protocol::unlock_header(len);
+        let header = header.strip_suffix('\n').expect("header ends in a newline");
+        assert_eq!(parse_header(header.as_bytes()), Ok(Request::Unlock { len }));
+    }
+    let status = protocol::status_request();
+    assert_eq!(
+        parse_header(status.trim_end_matches('\n').as_bytes()),
+        Ok(Request::Status)
+    );
+}
+
+/// Any answer: no panic; what was accepted can be written again and read
+/// back to as many fields.
+fn check_answer(text: &str) {
+    match parse_reply(text) {
+        Ok(r) => {
+            let back = parse_reply(&protocol::reply_answer(&r)).expect("re-rendered reply");
+            assert_eq!(
+                (back.opened.len(), back.rejected.len()),
+                (r.opened.len(), r.rejected.len())
+            );
+            assert_eq!(
+                (back.failed.len(), back.remaining.len()),
+                (r.failed.len(), r.remaining.len())
+            );
+        }
+        Err(e) => check_refusal(text, &e),
+    }
+    match parse_status(text) {
+        Ok(s) => {
+            let back = parse_status(&protocol::status_answer(&s)).expect("re-rendered status");
+            assert_eq!((back.pid, back.since), (s.pid, s.since));
+            assert_eq!(
+                (back.locked.len(), back.sources.len()),
+                (s.locked.len(), s.sources.len())
+            );
+        }
+        Err(e) => check_refusal(text, &e),
+    }
+}
+
+fn check_refusal(text: &str, e: &ProtoError) {
+    match e {
+        ProtoError::BadAnswer => {}
+        ProtoError::Refused(msg) => {
+            let first = text.lines().next().unwrap_or("");
+            assert_eq!(first, format!("KEYGATE/1 ERROR {msg}"));
+        }
+        other => panic!("an answer gave {other:?}"),
+    }
+}
+
+/// What `protocol::one_line` makes of free text.
+fn one_line(s: &str) -> String {
+    s.replace(['\n', '\r', '\t'], " ")
+}
+
+/// Builds a reply and a status from the input (NUL-separated pieces, the
+/// first byte of each picking the field; dataset names lose tabs, CR and
+/// LF, which ZFS names never have) and checks they are read back as
+/// written, as is a refusal.
+fn round_trip(text: &str, data: &[u8]) {
+    let name = |s: &str| -> String {
+        s.chars()
+            .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+            .collect()
+    };
+    let mut reply = Reply::default();
+    let mut status = Status::default();
+    let mut num = [0u8; 12];
+    let k = data.len().min(12);
+    num[..k].copy_from_slice(&data[..k]);
+    status.pid = u32::from_le_bytes(num[..4].try_into().unwrap());
+    status.since = u64::from_le_bytes(num[4..].try_into().unwrap());
+    let mut want_failed = Vec::new();
+    let mut want_sources = Vec::new();
+    for piece in text.split('\0') {
+        let mut chars = piece.chars();
+        let Some(sel) = chars.next() else { continue };
+        let rest = chars.as_str();
+        match u32::from(sel) % 7 {
+            0 => reply.opened.push(name(rest)),
+            1 => reply.rejected.push(name(rest)),
+            2 => reply.remaining.push(name(rest)),
+            3 => {
+                let (root, why) = rest.split_once(' ').unwrap_or((rest, ""));
+                reply.failed.push((name(root), why.to_string()));
+                want_failed.push((name(root), one_line(why)));
+            }
+            4 => status.locked.push(name(rest)),
+            5 => {
+                status.sources.push(rest.to_string());
+                want_sources.push(one_line(rest));
+            }
+            _ => status.mode = rest.to_string(),
+        }
+    }
+    let back = parse_reply(&protocol::reply_answer(&reply)).expect("a written reply reads back");
+    let want = Reply {
+        failed: want_failed,
+        ..reply
+    };
+    assert_eq!(back, want, "reply round trip");
+    let back =
+        parse_status(&protocol::status_answer(&status)).expect("a written status reads back");
+    let want = Status {
+        mode: one_line(&status.mode),
+        sources: want_sources,
+        ..status
+    };
+    assert_eq!(back, want, "status round trip");
+    let refusal = protocol::error_answer(text);
+    let want = ProtoError::Refused(one_line(text));
+    assert_eq!(parse_reply(&refusal).as_ref().err(), Some(&want));
+    assert_eq!(parse_status(&refusal).err(), Some(want));
+}
+
+// ----- ask_password_reply ----------------------------------------------------
+
+/// A datagram answering an ask-password request: `+` then NUL-separated
+/// passphrases gives exactly the non-empty ones, `-` cancels, anything else
+/// (the empty datagram too) is ignored.
+pub fn ask_password_reply(data: &[u8]) {
+    let got = parse_reply_for_fuzzing(data);
+    let want = match data.split_first() {
+        Some((b'+', rest)) => Ok(rest
+            .split(|b| *b == 0)
+            .filter(|p| !p.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect::<Vec<_>>()),
+        Some((b'-', _)) => Err("cancelled"),
+        _ => Err("ignored"),
+    };
+    if let Ok(parts) = &got {
+        for p in parts {
+            assert!(!p.is_empty(), "empty passphrase");
+            assert!(!p.contains(&0), "passphrase holds a NUL");
+        }
+        let total: usize = parts.iter().map(|p| p.len() + 1).sum();
+        assert!(total <= data.len(), "more bytes out than in");
+    }
+    assert_eq!(got, want);
 }

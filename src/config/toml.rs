@@ -318,6 +318,11 @@ impl Parser {
             match self.bump() {
                 None => return self.error("unterminated string (missing \")"),
                 Some('"') => return Ok(s),
+                // A line end (or the end) after `\` leaves the string open;
+                // it is not consumed, so the error names this line.
+                Some('\\') if matches!(self.peek(), None | Some('\n' | '\r')) => {
+                    return self.error("unterminated string (missing \")");
+                }
                 Some('\\') => match self.bump() {
                     Some('"') => s.push('"'),
                     Some('\\') => s.push('\\'),
@@ -328,8 +333,11 @@ impl Parser {
                         let len = if u == 'u' { 4 } else { 8 };
                         let mut hex = String::new();
                         for _ in 0..len {
-                            match self.bump() {
-                                Some(h) if h.is_ascii_hexdigit() => hex.push(h),
+                            match self.peek() {
+                                Some(h) if h.is_ascii_hexdigit() => {
+                                    hex.push(h);
+                                    self.bump();
+                                }
                                 _ => return self.error(format!("\\{u} needs {len} hex digits")),
                             }
                         }
