@@ -4,6 +4,7 @@
 #   make check                run the tests (the README's `cargo test --locked`)
 #   make install              install everything under $(DESTDIR)
 #   make install INIT=openrc  only the OpenRC files besides the binary and docs
+#                             (default: the running service manager's)
 #   make uninstall            remove what `make install` put in place
 #
 # keygate runs before local file systems are mounted, so it lives on the
@@ -25,8 +26,15 @@ BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 # Debian's zsh also reads $(PREFIX)/share/zsh/vendor-completions.
 ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
-# Which service manager files to install: any of systemd smf openrc.
-INIT ?= systemd smf openrc
+# Which service manager files to install: any of systemd smf openrc. By
+# default, those of the service manager running this machine (an init.d
+# script without LSB headers next to a systemd unit of the same name would
+# make `systemctl enable keygate` fail on Debian); all three when none is
+# recognised, e.g. when staging a package.
+INIT ?= $(shell if [ -d /run/systemd/system ]; then echo systemd; \
+	elif [ -d /run/openrc ]; then echo openrc; \
+	elif [ -d /lib/svc/manifest ]; then echo smf; \
+	else echo systemd smf openrc; fi)
 
 CARGO ?= cargo
 CARGO_TARGET_DIR ?= target

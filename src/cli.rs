@@ -157,7 +157,10 @@ pub struct GateArgs {
     ///
     /// Default for the hint: /dev/msglog under SMF when it exists, else
     /// /dev/console. Default for prompts: every console the kernel lists in
-    /// /sys/class/tty/console/active.
+    /// /sys/class/tty/console/active. Under systemd with ask-password on,
+    /// systemd's console agent asks on the active consoles, so keygate
+    /// prompts itself only on the other consoles named here (e.g. a serial
+    /// line that is not a kernel console).
     #[arg(long = "console", value_name = "PATH")]
     pub consoles: Vec<PathBuf>,
 

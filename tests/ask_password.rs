@@ -265,3 +265,44 @@ fn real_tty_agent_answers() {
     assert_eq!(sim.keystatus("nest/a"), "available");
     assert!(stderr_of(&out).contains("with the passphrase from a systemd password agent"));
 }
+
+#[test]
+fn an_explicit_console_the_agent_owns_is_left_to_it() {
+    let sim = nest();
+    let owned = Pty::new();
+    let free = Pty::new();
+    let root = host_root(&sim);
+    std::fs::create_dir_all(root.join("sys/class/tty/console")).unwrap();
+    std::fs::create_dir_all(root.join("dev")).unwrap();
+    std::fs::write(root.join("sys/class/tty/console/active"), "ttyS0\n").unwrap();
+    let owned_path = root.join("dev/ttyS0");
+    let free_path = root.join("dev/ttyS1");
+    std::os::unix::fs::symlink(&owned.path, &owned_path).unwrap();
+    std::os::unix::fs::symlink(&free.path, &free_path).unwrap();
+    let notify = NotifySocket::new();
+    let gate = spawn_gate(
+        &sim,
+        &notify,
+        &[
+            "--console",
+            owned_path.to_str().unwrap(),
+            "--console",
+            free_path.to_str().unwrap(),
+        ],
+    );
+    free.expect("Enter passphrase for nest (2 encryption roots): ");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !owned.output().contains("Enter passphrase"),
+        "{}",
+        owned.output()
+    );
+    free.type_bytes(b"hunter2hunter2\r");
+    let out = finish(gate, TIMEOUT);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    assert!(
+        stderr_of(&out).contains("systemd's console agent asks there"),
+        "{}",
+        stderr_of(&out)
+    );
+}

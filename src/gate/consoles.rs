@@ -1,6 +1,6 @@
 //! Which consoles to prompt on.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::host::Host;
 
@@ -21,6 +21,31 @@ pub fn prompt_consoles(host: &Host, explicit: &[PathBuf]) -> Vec<PathBuf> {
     } else {
         from_kernel
     }
+}
+
+/// Under systemd, its console agent asks on every active kernel console:
+/// keygate must not prompt on those itself (two readers would split the
+/// typed characters between them). True for `/dev/console`, for a device the
+/// kernel lists as active, and for any VT when `tty0` (the current VT) is.
+pub fn is_active_console(host: &Host, path: &Path) -> bool {
+    // The name as given and the device it resolves to (a by-id link).
+    let file_name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+    let names: Vec<String> = [
+        file_name(path),
+        std::fs::canonicalize(path).ok().and_then(|p| file_name(&p)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let active =
+        std::fs::read_to_string(host.path("/sys/class/tty/console/active")).unwrap_or_default();
+    let active = parse_active(&active);
+    names.iter().any(|name| {
+        let is_vt = name
+            .strip_prefix("tty")
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        name == "console" || active.iter().any(|a| a == name || (a == "tty0" && is_vt))
+    })
 }
 
 /// Console names from the sysfs file: whitespace separated, each a plain
@@ -45,6 +70,23 @@ mod tests {
         assert_eq!(parse_active("tty0 ttyS1\n"), vec!["tty0", "ttyS1"]);
         assert_eq!(parse_active("ttyS1 ttyS1 ../x .."), vec!["ttyS1"]);
         assert!(parse_active("").is_empty());
+    }
+
+    #[test]
+    fn active_consoles_are_recognised() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = Host::new(dir.path());
+        std::fs::create_dir_all(dir.path().join("sys/class/tty/console")).unwrap();
+        std::fs::write(
+            dir.path().join("sys/class/tty/console/active"),
+            "tty0 ttyS0\n",
+        )
+        .unwrap();
+        assert!(is_active_console(&host, Path::new("/dev/ttyS0")));
+        assert!(is_active_console(&host, Path::new("/dev/console")));
+        assert!(is_active_console(&host, Path::new("/dev/tty3")));
+        assert!(!is_active_console(&host, Path::new("/dev/ttyS1")));
+        assert!(!is_active_console(&host, Path::new("/dev/ttyUSB0")));
     }
 
     #[test]

@@ -214,11 +214,24 @@ fn start_prompts(
     let ask = args.ask_password.unwrap_or(under_systemd);
     // systemd's console agent already asks on every active console: keygate
     // prompts there itself only on consoles named explicitly.
-    let paths = if ask && under_systemd && args.consoles.is_empty() {
+    let agent_consoles = ask && under_systemd;
+    let mut paths = if agent_consoles && args.consoles.is_empty() {
         Vec::new()
     } else {
         consoles::prompt_consoles(&ctx.host, &args.consoles)
     };
+    if agent_consoles {
+        paths.retain(|p| {
+            let taken = consoles::is_active_console(&ctx.host, p);
+            if taken {
+                reporter.info(&format!(
+                    "not prompting on {} myself: systemd's console agent asks there",
+                    p.display()
+                ));
+            }
+            !taken
+        });
+    }
     let mut opened = Vec::new();
     for path in &paths {
         match Console::open(path) {
