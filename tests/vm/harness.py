@@ -232,6 +232,10 @@ class Shell:
                         continue
                 left = deadline - time.monotonic()
                 if left <= 0 or self.line.closed:
+                    if not self.line.closed:
+                        # interrupt it, so the shell can serve the next command
+                        self.line.send(b"\x03\x03\n")
+                        self.ready = False
                     raise ScenarioFailed(f"guest command did not finish in {timeout:.0f}s: {cmd}")
                 self.line.cond.wait(min(left, 1.0))
 
@@ -446,7 +450,8 @@ class Test:
     def wait_unit_state(self, unit: str, states: str, timeout: float) -> str:
         """Wait until `systemctl is-active UNIT` prints one of the |-separated states."""
         rc, out = self.sh(
-            f"kgvm_ok=; for i in $(seq {int(timeout * 5)}); do s=$(systemctl is-active {unit}); "
+            f"kgvm_ok=; kgvm_end=$((SECONDS + {int(timeout)})); while [ $SECONDS -lt $kgvm_end ]; do "
+            f"s=$(systemctl is-active {unit}); "
             f"case \"$s\" in {states}) echo \"$s\"; kgvm_ok=1; break;; esac; sleep 0.2; done; "
             f"[ \"$kgvm_ok\" = 1 ] || {{ echo \"last: $s\"; false; }}", timeout=timeout + 30)
         if rc != 0:

@@ -23,7 +23,7 @@ def run(t):
     t.note(f"ask-password question: {' '.join(out.split())}")
     t.assert_held(["nest/a"])
     rc, out = t.sh("systemd-tty-ask-password-agent --query", timeout=120,
-                   answers=[(r"(?i)(passphrase|password)[^\n]*:", t.PASS + "\n")])
+                   answers=[(r"(?i)enter (passphrase|password)[^\n]*", t.PASS + "\n")])
     t.check(rc == 0, f"systemd-tty-ask-password-agent answered (rc={rc})")
     t.wait_multi_user()
     t.assert_unlocked_and_running(["nest/a"])
