@@ -1,0 +1,45 @@
+"""i. A keystore chain: nest/keys is a passphrase root holding the raw key
+files of nest/a and nest/b. One passphrase on ttyS1 opens the keystore;
+keygate mounts it, loads both roots from their files, and closes it again
+(unmounted, key unloaded: close = "unload", the default)."""
+
+import re
+
+DESCRIPTION = "keystore: one passphrase opens nest/keys, loads nest/a and nest/b from it, closes it"
+
+SETUP = r"""
+scenario_setup() {
+    mk_root nest/keys hunter2hunter2 100000
+    for r in a b; do
+        head -c 32 /dev/urandom >"/nest/keys/$r.key"
+        zfs create -o encryption=on -o keyformat=raw \
+            -o keylocation="file:///nest/keys/$r.key" "nest/$r"
+        echo "canary of nest/$r" >"/nest/$r/canary"
+    done
+    mk_dependent_unit kgvm-needs-data nest/a
+    mk_dependent_unit kgvm-needs-b nest/b
+    gate_dropin --mode prompt --console /dev/ttyS1
+}
+"""
+
+PROMPT = r"Enter passphrase[^\n]*"
+
+
+def run(t):
+    vm = t.boot()
+    line = vm.lines["ttyS1"]
+    line.expect(PROMPT, 240, since=0, what="the passphrase prompt on ttyS1")
+    first = line.text()
+    t.check("nest/keys" in first and "nest/a" not in first.split("Enter passphrase")[-1],
+            "only the keystore is asked for")
+    t.assert_held(["nest/keys", "nest/a", "nest/b"])
+    line.type(t.PASS + "\r")
+    took = t.wait_multi_user()
+    t.timing("prompt_to_multi_user_keystore", took)
+    t.assert_unlocked_and_running(["nest/a", "nest/b"])
+    t.check(t.unit_state("kgvm-needs-b.service") == "active", "kgvm-needs-b.service succeeded")
+    t.check(t.out("zfs get -H -o value keystatus nest/keys") == "unavailable",
+            "the keystore's key was unloaded again")
+    t.check(t.out("zfs get -H -o value mounted nest/keys") == "no", "the keystore is unmounted")
+    prompts = len(re.findall(PROMPT, line.text()))
+    t.check(prompts == 1, f"exactly one prompt on ttyS1 (saw {prompts})")
