@@ -183,34 +183,6 @@ fn unlock_without_a_gate_loads_the_keys_itself() {
 }
 
 #[test]
-fn unlock_without_a_terminal_is_a_clear_error() {
-    let sim = nest();
-    let mut cmd = keygate(&sim, &["unlock"]);
-    use std::os::unix::process::CommandExt;
-    // SAFETY: setsid is async-signal-safe. A new session has no
-    // controlling terminal.
-    unsafe {
-        cmd.pre_exec(|| {
-            nix::unistd::setsid()
-                .map(|_| ())
-                .map_err(std::io::Error::from)
-        });
-    }
-    let child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = finish(child, TIMEOUT);
-    assert_eq!(out.status.code(), Some(2), "{}", common::show(&out));
-    assert!(
-        stderr_of(&out).contains("cannot prompt for the passphrase: no usable terminal"),
-        "{}",
-        stderr_of(&out)
-    );
-}
-
-#[test]
 fn socket_unlock_while_a_console_prompts() {
     let sim = nest();
     let tty = Pty::new();
