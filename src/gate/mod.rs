@@ -90,10 +90,7 @@ pub fn run(
         }
     };
     if plan.all_available() {
-        let msg = hint::all_loaded(&plan);
-        reporter.info(&msg);
-        ctx.manager.ready(&msg);
-        return Outcome::Exit(0);
+        return open_the_gate(ctx, &reporter, &plan);
     }
     let chains = match Chains::compute(&datasets, &args.keystores, args.keystore_close) {
         Ok(c) => c.with_tools(Tools {
@@ -144,10 +141,7 @@ pub fn run(
     // A keystore unlocked before the gate opens now, without any prompt.
     session.open_keystores(&mut plan);
     if plan.all_available() {
-        let msg = hint::all_loaded(&plan);
-        reporter.info(&format!("{msg}; continuing the boot"));
-        ctx.manager.ready(&msg);
-        return Outcome::Exit(0);
+        return open_the_gate(ctx, &reporter, &plan);
     }
     if args.mode != Mode::Wait {
         start_prompts(ctx, args, &reporter, &plan, &mut session, events_tx);
@@ -156,6 +150,15 @@ pub fn run(
         End::Exit(code) => Outcome::Exit(code),
         End::Signal(sig) => Outcome::Signal(sig),
     }
+}
+
+/// Every key is available before anything had to be asked: say so and
+/// signal readiness.
+fn open_the_gate(ctx: &Context, reporter: &Reporter, plan: &Plan) -> Outcome {
+    let msg = hint::all_loaded(plan);
+    reporter.info(&format!("{msg}; continuing the boot"));
+    ctx.manager.ready(&msg);
+    Outcome::Exit(0)
 }
 
 /// Roots whose key lives in a file (or at a URL) are loaded first, without
