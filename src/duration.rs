@@ -16,8 +16,12 @@ impl Duration {
 impl FromStr for Duration {
     type Err = String;
 
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let text = s.trim();
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        // Messages show the text escaped: a value from a configuration file
+        // may hold a newline or a control character.
+        let shown = raw.escape_debug().to_string();
+        let s = shown.as_str();
+        let text = raw.trim();
         let split = text
             .find(|c: char| !c.is_ascii_digit())
             .ok_or_else(|| format!("'{s}' has no unit; write e.g. 500ms, 2s, 5m or 1h"))?;
@@ -37,7 +41,8 @@ impl FromStr for Duration {
             "h" => 3_600_000,
             _ => {
                 return Err(format!(
-                    "'{s}' has unknown unit '{unit}'; use ms, s, m or h"
+                    "'{s}' has unknown unit '{}'; use ms, s, m or h",
+                    unit.escape_debug()
                 ));
             }
         };

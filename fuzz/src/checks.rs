@@ -391,7 +391,12 @@ fn check_duration_text(s: &str) {
             assert_eq!(d.0.as_millis(), n * unit, "{s:?}");
             assert_eq!(d.0.subsec_nanos() % 1_000_000, 0);
         }
-        Err(e) => assert!(e.contains(&format!("'{s}'")), "{s:?}: {e}"),
+        // The text is named in the message, escaped (it may hold control
+        // characters), and the message stays on one line.
+        Err(e) => {
+            assert!(e.contains(&format!("'{}'", s.escape_debug())), "{s:?}: {e}");
+            assert!(!e.contains(['\n', '\r']), "{s:?}: {e}");
+        }
     }
 }
 
