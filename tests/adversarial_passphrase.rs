@@ -9,10 +9,9 @@ use std::time::Duration;
 
 use common::{Sim, TIMEOUT};
 use kit::{
-    Pty, assert_not_leaked, control_exchange, default_socket, finish, locked_by_status, signal,
-    spawn_prompt, spawn_wait, unlock_request,
+    Pty, assert_not_leaked, control_exchange, default_socket, finish, locked_by_status,
+    spawn_prompt, spawn_wait, stop, unlock_request,
 };
-use nix::sys::signal::Signal;
 
 const PASS: &[u8] = b"hunter2hunter2";
 
@@ -26,12 +25,6 @@ fn root_with(pass: &[u8]) -> Sim {
 /// Sends `pass` over the control socket of a waiting gate; returns the answer.
 fn over_socket(sim: &Sim, pass: &[u8]) -> String {
     control_exchange(&default_socket(sim), &unlock_request(pass))
-}
-
-/// Ends a gate that is still waiting; returns its output.
-fn stop(gate: std::process::Child) -> std::process::Output {
-    signal(&gate, Signal::SIGTERM);
-    finish(gate, TIMEOUT)
 }
 
 /// case: Passphrase content / embedded NUL (over the control socket)

@@ -13,10 +13,9 @@ use std::time::{Duration, Instant};
 
 use common::{Sim, TIMEOUT, run_with_timeout};
 use kit::{
-    control_exchange, default_socket, eventually, fd_count, finish, keygate, locked_by_status,
-    signal, spawn_wait, stderr_of, thread_count,
+    control_exchange, default_socket, eventually, fd_count, keygate, locked_by_status, spawn_wait,
+    stderr_of, stop, thread_count,
 };
-use nix::sys::signal::Signal;
 
 const PASS: &[u8] = b"hunter2hunter2";
 
@@ -25,11 +24,6 @@ fn nest() -> Sim {
     sim.pool("nest");
     sim.encrypted_root("nest/a", PASS);
     sim
-}
-
-fn stop(gate: std::process::Child) -> std::process::Output {
-    signal(&gate, Signal::SIGTERM);
-    finish(gate, TIMEOUT)
 }
 
 /// case: Control socket / a client that is not root

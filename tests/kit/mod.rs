@@ -443,3 +443,9 @@ pub fn died_by(out: &std::process::Output) -> Option<i32> {
     use std::os::unix::process::ExitStatusExt;
     out.status.signal()
 }
+
+/// Ends a gate that is still waiting (SIGTERM) and returns its output.
+pub fn stop(gate: Child) -> std::process::Output {
+    signal(&gate, Signal::SIGTERM);
+    finish(gate, crate::common::TIMEOUT)
+}
