@@ -22,5 +22,6 @@ pub mod settings;
 pub mod signals;
 pub mod sources;
 pub mod terminal;
+pub mod text;
 pub mod unlock;
 pub mod zfs;

@@ -184,3 +184,46 @@ fn stderr_is_a_broken_pipe() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert_eq!(sim.keystatus("nest/a"), "available");
 }
+
+/// case: Environment / a configuration file holding terminal escape sequences and other control characters
+/// outcome: one error line "FILE:LINE: ..." with every control character shown as an escape (\u{1b}), none written raw to the console or log; exit 2; no zfs call
+#[test]
+fn config_file_with_escape_sequences() {
+    let sim = nest();
+    let file = sim.root().join("keygate.toml");
+    for (text, shown) in [
+        (
+            "mode = \"wait\"\n\u{1b}[2J\u{1b}[H = 1\n",
+            "2: expected a setting name, found '\\u{1b}'",
+        ),
+        (
+            "zfs = 7\u{7}\u{1b}]0;owned\u{7}\n",
+            "1: zfs: cannot read the value 7\\u{7}\\u{1b}: write text",
+        ),
+        (
+            "mode = \"wa\\u001b[8mit\"\n",
+            "1: mode: expected one of auto, prompt, wait, hint, found \"wa\\u{1b}[8mit\"",
+        ),
+    ] {
+        std::fs::write(&file, text).unwrap();
+        let config = file.to_str().unwrap();
+        let out = common::run_with_timeout(keygate(&sim, &["--config", config, "gate"]), TIMEOUT);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{text:?}: {}",
+            common::show(&out)
+        );
+        let err = stderr_of(&out);
+        assert_eq!(err.lines().count(), 1, "{text:?}: {err:?}");
+        assert!(
+            err.starts_with(&format!("keygate: error: {config}:{shown}")),
+            "{text:?}: {err:?}"
+        );
+        assert!(
+            !err.trim_end_matches('\n').contains(char::is_control),
+            "{err:?}"
+        );
+        assert_eq!(sim.count_calls("get"), 0);
+    }
+}

@@ -104,6 +104,36 @@ fn zfs_garbage() {
     assert_eq!(sim.count_calls("load-key"), 0);
 }
 
+/// case: ZFS / zfs error text holding terminal escape sequences and line breaks
+/// outcome: one error line naming the call and zfs's first lines joined with " / ", every control character in them shown as an escape (\u{1b}), none written raw; exit 1
+#[test]
+fn zfs_error_text_with_escapes() {
+    let sim = nest();
+    sim.fault(
+        "get",
+        Fault::Fail {
+            rc: 1,
+            stderr:
+                "cannot open 'nest': \u{1b}[2J\u{1b}[31mI/O error\r\n\u{1b}]0;x\u{7}second line\n"
+                    .into(),
+        },
+    );
+    let out = gate_wait(&sim, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", common::show(&out));
+    let err = stderr_of(&out);
+    let e = errors(&out);
+    assert_eq!(e.len(), 1, "{err:?}");
+    assert!(e[0].contains("'zfs get -H -p"), "{e:?}");
+    assert!(
+        e[0].ends_with(
+            "exited with status 1: cannot open 'nest': \\u{1b}[2J\\u{1b}[31mI/O error / \\u{1b}]0;x\\u{7}second line"
+        ),
+        "{e:?}"
+    );
+    assert!(!err.replace('\n', "").contains(char::is_control), "{err:?}");
+    assert_eq!(sim.count_calls("load-key"), 0);
+}
+
 /// case: ZFS / partial output, then EOF with status 0
 /// outcome: a cut line or a dataset with properties missing is a parse error, never a partial plan: one error line naming the call; exit 1
 #[test]

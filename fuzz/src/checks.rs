@@ -23,6 +23,7 @@ use keygate::secret::Secret;
 use keygate::sources::Reply;
 use keygate::sources::ask_password::parse_reply_for_fuzzing;
 use keygate::terminal::Entry;
+use keygate::text::printable;
 use keygate::zfs::get::{self, Datasets, PROPERTIES};
 use keygate::zfs::load_key::{LoadOutcome, classify};
 
@@ -66,6 +67,10 @@ pub fn zfs_get_text(text: &str) {
                 text.lines().count()
             );
             assert!(!reason.is_empty());
+            assert!(
+                !reason.contains(char::is_control),
+                "raw control character in {reason:?}"
+            );
             return;
         }
     };
@@ -196,7 +201,10 @@ fn check_classify(code: Option<i32>, stderr: &str) {
         LoadOutcome::Failed(why) => {
             assert!(code != Some(0) && !already && !incorrect, "{outcome:?}");
             assert!(!why.is_empty(), "empty failure text");
-            assert!(!why.contains('\n'), "multi-line failure text {why:?}");
+            assert!(
+                !why.contains(char::is_control),
+                "raw control character (or a line break) in {why:?}"
+            );
             let trimmed = stderr.trim();
             if trimmed.is_empty() {
                 match code {
@@ -204,7 +212,8 @@ fn check_classify(code: Option<i32>, stderr: &str) {
                     None => assert!(why.contains("signal"), "{why:?}"),
                 }
             } else {
-                assert!(trimmed.starts_with(why.as_str()), "{why:?} not first line");
+                let first = trimmed.lines().next().unwrap_or(trimmed);
+                assert_eq!(*why, printable(first), "not the first line, escaped");
             }
         }
     }
@@ -504,15 +513,15 @@ fn check_config_error(e: &ConfigError, text: &str) -> (usize, Option<String>) {
     let mut want = format!("{CONFIG_ORIGIN}:{line}: ");
     if let Some(k) = key {
         assert!(!k.is_empty(), "empty key in {shown:?}");
-        want.push_str(&format!("{k}: "));
+        want.push_str(&format!("{}: ", printable(k)));
     }
     assert!(
         shown.starts_with(&want),
         "{shown:?} does not start {want:?}"
     );
     assert!(
-        !shown.contains(['\n', '\r']),
-        "message spans lines: {shown:?}"
+        !shown.contains(char::is_control),
+        "raw control character (or a line break) in {shown:?}"
     );
     (*line, key.clone())
 }

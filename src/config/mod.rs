@@ -18,6 +18,7 @@ use clap::ValueEnum;
 use crate::cli::{Mode, OnTimeout};
 use crate::duration::Duration;
 use crate::settings::{ClosePolicy, KeystoreMount, KeystoreSettings};
+use crate::text::printable;
 
 use self::toml::{Entry, Value};
 
@@ -97,9 +98,9 @@ impl fmt::Display for Located<'_> {
             write!(f, ":{}", self.line)?;
         }
         if let Some(k) = self.key {
-            write!(f, ": {k}")?;
+            write!(f, ": {}", printable(k))?;
         }
-        write!(f, ": {}", self.message)
+        write!(f, ": {}", printable(self.message))
     }
 }
 

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
+use crate::text::printable;
+
 /// Environment variables a zfs child must not inherit from a gate running
 /// under a service manager.
 const SCRUBBED_ENV: &[&str] = &["NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID"];
@@ -99,7 +101,7 @@ impl ZfsError {
 fn first_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().take(n).collect();
     let more = text.lines().count() > n;
-    let mut s = lines.join(" / ");
+    let mut s = printable(&lines.join(" / ")).into_owned();
     if more {
         s.push_str(" ...");
     }
@@ -132,7 +134,7 @@ impl Zfs {
                 words.push(format!("... ({} more)", args.len() - i));
                 break;
             }
-            words.push(a.to_string());
+            words.push(printable(a).into_owned());
         }
         words.join(" ")
     }

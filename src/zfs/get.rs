@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::{Zfs, ZfsError};
+use crate::text::printable;
 
 /// The properties keygate reads, in the order they are requested.
 pub const PROPERTIES: &[&str] = &[
@@ -120,7 +121,7 @@ pub fn parse(text: &str) -> Result<Datasets, (usize, String)> {
             return Err((n, "empty dataset name".into()));
         }
         let Some(index) = PROPERTIES.iter().position(|p| *p == property) else {
-            return Err((n, format!("unexpected property '{property}'")));
+            return Err((n, format!("unexpected property '{}'", printable(property))));
         };
         let (props, got) = seen.entry(name.to_string()).or_default();
         let bit = 1u8 << index;
@@ -136,7 +137,14 @@ pub fn parse(text: &str) -> Result<Datasets, (usize, String)> {
             "keylocation" => props.keylocation = value.to_string(),
             "keystatus" => {
                 if !matches!(value, "-" | "none" | "available" | "unavailable") {
-                    return Err((n, format!("unknown keystatus '{value}' for {name}")));
+                    return Err((
+                        n,
+                        format!(
+                            "unknown keystatus '{}' for {}",
+                            printable(value),
+                            printable(name)
+                        ),
+                    ));
                 }
                 props.keystatus = value.to_string();
             }
@@ -155,7 +163,11 @@ pub fn parse(text: &str) -> Result<Datasets, (usize, String)> {
                 .collect();
             return Err((
                 0,
-                format!("{name}: property {} missing", missing.join(", ")),
+                format!(
+                    "{}: property {} missing",
+                    printable(&name),
+                    missing.join(", ")
+                ),
             ));
         }
         out.insert(name, props);

@@ -6,6 +6,7 @@
 use crate::secret::Secret;
 
 use super::{Zfs, ZfsError};
+use crate::text::printable;
 
 /// What one load attempt on one root came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +39,7 @@ pub fn classify(code: Option<i32>, stderr: &str) -> LoadOutcome {
             None => "zfs load-key was killed by a signal".to_string(),
         }
     } else {
-        text.lines().next().unwrap_or(text).to_string()
+        printable(text.lines().next().unwrap_or(text)).into_owned()
     })
 }
 
