@@ -76,6 +76,11 @@ pub fn zfs_get_text(text: &str) {
     };
     for (name, props) in &datasets {
         assert!(!name.is_empty(), "empty dataset name accepted");
+        let root = props.encryption_root.as_deref().unwrap_or_default();
+        assert!(
+            !name.contains(char::is_control) && !root.contains(char::is_control),
+            "control character accepted in {name:?} / {root:?}"
+        );
         assert!(
             ["-", "none", "available", "unavailable"].contains(&props.keystatus.as_str()),
             "keystatus {:?} accepted",

@@ -120,6 +120,14 @@ pub fn parse(text: &str) -> Result<Datasets, (usize, String)> {
         if name.is_empty() {
             return Err((n, "empty dataset name".into()));
         }
+        // Names end up in prompts and hints on the console; real zfs never
+        // allows a control character in one, so such a line is garbage.
+        if name.contains(char::is_control) {
+            return Err((
+                n,
+                format!("control character in dataset name '{}'", printable(name)),
+            ));
+        }
         let Some(index) = PROPERTIES.iter().position(|p| *p == property) else {
             return Err((n, format!("unexpected property '{}'", printable(property))));
         };
@@ -130,6 +138,12 @@ pub fn parse(text: &str) -> Result<Datasets, (usize, String)> {
             "encryptionroot" => {
                 props.encryption_root = match value {
                     "-" | "" => None,
+                    v if v.contains(char::is_control) => {
+                        return Err((
+                            n,
+                            format!("control character in encryptionroot '{}'", printable(v)),
+                        ));
+                    }
                     v => Some(v.to_string()),
                 }
             }
@@ -202,5 +216,16 @@ mod tests {
     fn rejects_incomplete_dataset() {
         let (_, why) = parse("nest\tkeystatus\t-\t-\n").unwrap_err();
         assert!(why.contains("nest: property encryption"), "{why}");
+    }
+
+    #[test]
+    fn rejects_control_characters_in_names() {
+        let (line, why) =
+            parse("nest\tkeystatus\t-\t-\nne\x1b[2Jst\tkeystatus\t-\t-\n").unwrap_err();
+        assert_eq!(line, 2);
+        assert_eq!(why, "control character in dataset name 'ne\\u{1b}[2Jst'");
+        let (line, why) = parse("nest\tencryptionroot\tne\rst\t-\n").unwrap_err();
+        assert_eq!(line, 1);
+        assert_eq!(why, "control character in encryptionroot 'ne\\rst'");
     }
 }
