@@ -24,7 +24,7 @@ pub struct Cli {
 
     /// Kill any zfs call that runs longer than this (e.g. 500ms, 2s, 5m, 1h)
     /// [default: 60s].
-    #[arg(long, global = true, value_name = "DURATION")]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = positive_duration)]
     pub zfs_timeout: Option<Duration>,
 
     /// Configuration file; command-line flags win over it
@@ -108,7 +108,7 @@ pub struct RenderArgs {
     pub mode: Option<Mode>,
 
     /// Console to prompt on (repeatable).
-    #[arg(long = "console", value_name = "PATH")]
+    #[arg(long = "console", value_name = "PATH", value_parser = console_path)]
     pub consoles: Vec<PathBuf>,
 
     /// Give up waiting after this long.
@@ -161,11 +161,11 @@ pub struct GateArgs {
     /// systemd's console agent asks on the active consoles, so keygate
     /// prompts itself only on the other consoles named here (e.g. a serial
     /// line that is not a kernel console).
-    #[arg(long = "console", value_name = "PATH")]
+    #[arg(long = "console", value_name = "PATH", value_parser = console_path)]
     pub consoles: Vec<PathBuf>,
 
     /// How often to re-read the key status while waiting [default: 1s].
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
     pub poll_interval: Option<Duration>,
 
     /// Give up waiting after this long (default: wait forever).
@@ -184,7 +184,7 @@ pub struct GateArgs {
 
     /// Control socket on which `keygate unlock` and `keygate status` reach
     /// the waiting gate [default: /run/keygate/control.sock].
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", value_parser = socket_path)]
     pub socket: Option<PathBuf>,
 
     /// Also ask through systemd's password agents (plymouth, the console
@@ -218,7 +218,7 @@ impl GateArgs {
 #[derive(Debug, Args)]
 pub struct UnlockArgs {
     /// The waiting gate's control socket [default: /run/keygate/control.sock].
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", value_parser = socket_path)]
     pub socket: Option<PathBuf>,
 
     /// Datasets to unlock when no gate is waiting (default: every imported
@@ -230,7 +230,7 @@ pub struct UnlockArgs {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// The waiting gate's control socket [default: /run/keygate/control.sock].
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", value_parser = socket_path)]
     pub socket: Option<PathBuf>,
 
     /// Print JSON instead of text.
@@ -264,4 +264,33 @@ pub enum ServiceManagerArg {
     Smf,
     Openrc,
     None,
+}
+
+/// `--console`: a device path means the same wherever the service manager
+/// starts keygate only when it is absolute.
+fn console_path(s: &str) -> Result<PathBuf, String> {
+    absolute(s, "/dev/ttyS1")
+}
+
+/// `--socket`, absolute for the same reason as [`console_path`].
+fn socket_path(s: &str) -> Result<PathBuf, String> {
+    absolute(s, "/run/keygate/control.sock")
+}
+
+fn absolute(s: &str, example: &str) -> Result<PathBuf, String> {
+    if s.starts_with('/') {
+        Ok(PathBuf::from(s))
+    } else {
+        Err(format!("expected an absolute path such as {example}"))
+    }
+}
+
+/// `--zfs-timeout` and `--poll-interval`: 0 would kill every zfs call at
+/// once, or poll without pause.
+fn positive_duration(s: &str) -> Result<Duration, String> {
+    let d: Duration = s.parse()?;
+    if d.std().is_zero() {
+        return Err("must be longer than 0s".into());
+    }
+    Ok(d)
 }

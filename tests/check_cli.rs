@@ -220,6 +220,34 @@ fn usage_errors_exit_2_with_one_clear_line() {
             "'soon' does not start with a number",
         ),
         (&["frobnicate"][..], "unrecognized subcommand 'frobnicate'"),
+        (
+            &["--zfs-timeout", "0s", "check"][..],
+            "invalid value '0s' for '--zfs-timeout <DURATION>': must be longer than 0s",
+        ),
+        (
+            &["gate", "--poll-interval", "0ms"][..],
+            "invalid value '0ms' for '--poll-interval <DURATION>': must be longer than 0s",
+        ),
+        (
+            &["gate", "--console", "/dev/ttyS1", "--console", "ttyS0"][..],
+            "invalid value 'ttyS0' for '--console <PATH>': expected an absolute path such as /dev/ttyS1",
+        ),
+        (
+            &["render", "systemd", "--console", "dev/ttyS1"][..],
+            "invalid value 'dev/ttyS1' for '--console <PATH>'",
+        ),
+        (
+            &["gate", "--socket", "control.sock"][..],
+            "invalid value 'control.sock' for '--socket <PATH>': expected an absolute path such as /run/keygate/control.sock",
+        ),
+        (
+            &["unlock", "--socket", "./control.sock"][..],
+            "invalid value './control.sock' for '--socket <PATH>'",
+        ),
+        (
+            &["status", "--socket", ""][..],
+            "invalid value '' for '--socket <PATH>'",
+        ),
     ] {
         let out = run_with_timeout(keygate(&sim, args), TIMEOUT);
         assert_eq!(
@@ -233,6 +261,11 @@ fn usage_errors_exit_2_with_one_clear_line() {
         assert!(err.contains(needle), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{err}");
     }
+    assert_eq!(
+        sim.calls(),
+        Vec::<Vec<String>>::new(),
+        "a usage error ran zfs"
+    );
 }
 
 #[test]
