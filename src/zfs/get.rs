@@ -121,7 +121,8 @@ pub fn parse(text: &str) -> Result<Datasets, (usize, String)> {
             return Err((n, "empty dataset name".into()));
         }
         // Names end up in prompts and hints on the console; real zfs never
-        // allows a control character in one, so such a line is garbage.
+        // allows a control character in one, so such a line is garbage (and
+        // every name below is safe to print as it is).
         if name.contains(char::is_control) {
             return Err((
                 n,
@@ -153,11 +154,7 @@ pub fn parse(text: &str) -> Result<Datasets, (usize, String)> {
                 if !matches!(value, "-" | "none" | "available" | "unavailable") {
                     return Err((
                         n,
-                        format!(
-                            "unknown keystatus '{}' for {}",
-                            printable(value),
-                            printable(name)
-                        ),
+                        format!("unknown keystatus '{}' for {name}", printable(value)),
                     ));
                 }
                 props.keystatus = value.to_string();
@@ -177,11 +174,7 @@ pub fn parse(text: &str) -> Result<Datasets, (usize, String)> {
                 .collect();
             return Err((
                 0,
-                format!(
-                    "{}: property {} missing",
-                    printable(&name),
-                    missing.join(", ")
-                ),
+                format!("{name}: property {} missing", missing.join(", ")),
             ));
         }
         out.insert(name, props);
