@@ -181,13 +181,23 @@ class Shell:
         self.n = 0
         self.ready = False
 
+    # The setup line, and the token it prints only when every setting took:
+    # empty prompts, no history expansion (no H in $-), echo off. While the
+    # guest's getty and shell start, the tty can flush input mid-line; a line
+    # that lost "stty -echo" but kept the echo used to pass, and then every
+    # command came back with its own text echoed into the output.
+    SETUP = ("PS1=; PS2=; set +H; stty -echo 2>/dev/null; "
+             "echo KGVM_READY_$((40+2))_${#PS1}${#PS2}${-//[^H]/}_"
+             "$(stty -a 2>/dev/null | grep -cE -- '(^| )-echo( |$)')")
+    READY = r"KGVM_READY_42_00_1\b"
+
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
             mark = self.line.mark()
-            self.line.send("\nPS1=; PS2=; set +H; stty -echo 2>/dev/null; echo KGVM_READY_$((40+2))\n")
+            self.line.send(f"\n{self.SETUP}\n")
             try:
-                self.line.expect(r"KGVM_READY_42", 3, since=mark)
+                self.line.expect(self.READY, 3, since=mark)
                 self.ready = True
                 return
             except ScenarioFailed:
@@ -465,8 +475,8 @@ class Test:
 
     def assert_held(self, datasets: list[str]) -> None:
         """keygate is running and the boot is held before local-fs.target."""
-        self.check(self.unit_state("keygate.service") == "activating",
-                   "keygate.service is activating (holding the boot)")
+        st = self.unit_state("keygate.service")
+        self.check(st == "activating", f"keygate.service is activating (holding the boot) ({st!r})")
         for unit in ("zfs-mount.service", "local-fs.target"):
             st = self.unit_state(unit)
             self.check(st in ("inactive", "activating"), f"{unit} not reached while held ({st})")
