@@ -16,18 +16,11 @@ use kit::{
 
 const PASS: &[u8] = b"hunter2hunter2";
 
-fn nest() -> Sim {
-    let sim = Sim::new();
-    sim.pool("nest");
-    sim.encrypted_root("nest/a", PASS);
-    sim
-}
-
 /// case: Environment / NOTIFY_SOCKET pointing nowhere
 /// outcome: a warning "cannot notify systemd" per message that could not be sent, no crash; the gate works as under systemd and exits as it would (0 once the key is loaded)
 #[test]
 fn notify_socket_pointing_nowhere() {
-    let sim = nest();
+    let sim = Sim::locked_root(PASS);
     let mut cmd = keygate(
         &sim,
         &["gate", "--mode", "wait", "--poll-interval", "100ms"],
@@ -51,7 +44,7 @@ fn notify_socket_pointing_nowhere() {
 /// outcome: hint mode: the hint still goes to stderr, plus a warning "cannot write to console"; exit 1 as documented
 #[test]
 fn dev_console_unopenable() {
-    let sim = nest();
+    let sim = Sim::locked_root(PASS);
     std::fs::create_dir_all(host_root(&sim).join("dev/console")).unwrap();
     let out = finish(kit::spawn(&sim, &["gate", "--mode", "hint"]), TIMEOUT);
     assert_eq!(out.status.code(), Some(1), "{}", common::show(&out));
@@ -64,7 +57,7 @@ fn dev_console_unopenable() {
 /// outcome: "not prompting there", the gate waits instead (hint on stderr) and continues when the key arrives over the control socket, exit 0
 #[test]
 fn no_console_in_auto_mode() {
-    let sim = nest();
+    let sim = Sim::locked_root(PASS);
     let gate = kit::spawn(&sim, &["gate", "--poll-interval", "1h"]);
     assert!(eventually(TIMEOUT, || default_socket(&sim).exists()));
     let answer = control_exchange(&default_socket(&sim), &unlock_request(PASS));
@@ -84,7 +77,7 @@ fn run_read_only() {
         eprintln!("skipped: needs root to mount a read-only /run");
         return;
     }
-    let sim = nest();
+    let sim = Sim::locked_root(PASS);
     let run = host_root(&sim).join("run");
     std::fs::create_dir_all(&run).unwrap();
     let tty = Pty::new();
@@ -142,7 +135,7 @@ fn run_read_only() {
 /// outcome: one line "cannot prompt for the passphrase: no usable terminal (/dev/tty)"; exit 2; nothing sent, nothing tried
 #[test]
 fn unlock_without_a_terminal() {
-    let sim = nest();
+    let sim = Sim::locked_root(PASS);
     let mut cmd = keygate(&sim, &["unlock"]);
     // SAFETY: setsid is async-signal-safe; a new session has no terminal.
     unsafe {
@@ -171,7 +164,7 @@ fn unlock_without_a_terminal() {
 /// outcome: messages that cannot be written are dropped, never a panic: the gate still prompts and unlocks, exit 0
 #[test]
 fn stderr_is_a_broken_pipe() {
-    let sim = nest();
+    let sim = Sim::locked_root(PASS);
     let tty = Pty::new();
     let (r, w) = nix::unistd::pipe().unwrap();
     drop(r);
@@ -189,7 +182,7 @@ fn stderr_is_a_broken_pipe() {
 /// outcome: one error line "FILE:LINE: ..." with every control character shown as an escape (\u{1b}), none written raw to the console or log; exit 2; no zfs call
 #[test]
 fn config_file_with_escape_sequences() {
-    let sim = nest();
+    let sim = Sim::locked_root(PASS);
     let file = sim.root().join("keygate.toml");
     for (text, shown) in [
         (

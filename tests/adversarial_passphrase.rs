@@ -15,13 +15,6 @@ use kit::{
 
 const PASS: &[u8] = b"hunter2hunter2";
 
-fn root_with(pass: &[u8]) -> Sim {
-    let sim = Sim::new();
-    sim.pool("nest");
-    sim.encrypted_root("nest/a", pass);
-    sim
-}
-
 /// Sends `pass` over the control socket of a waiting gate; returns the answer.
 fn over_socket(sim: &Sim, pass: &[u8]) -> String {
     control_exchange(&default_socket(sim), &unlock_request(pass))
@@ -31,7 +24,7 @@ fn over_socket(sim: &Sim, pass: &[u8]) -> String {
 /// outcome: passed to zfs unchanged; zfs ends a passphrase at its first NUL, so "hunter2hunter2\0junk" opens a root whose passphrase is "hunter2hunter2" (OpenZFS 2.3.2 does the same, see the reference record)
 #[test]
 fn embedded_nul() {
-    let sim = root_with(PASS);
+    let sim = Sim::locked_root(PASS);
     let gate = spawn_wait(&sim, &[]);
     let answer = over_socket(&sim, b"hunter2hunter2\0junk");
     let out = finish(gate, TIMEOUT);
@@ -47,7 +40,7 @@ fn embedded_nul() {
 /// outcome: refused before any zfs call ("contains a newline": zfs would use only the first line); the gate keeps waiting
 #[test]
 fn newline_in_the_middle() {
-    let sim = root_with(PASS);
+    let sim = Sim::locked_root(PASS);
     let gate = spawn_wait(&sim, &[]);
     let answer = over_socket(&sim, b"hunter2hunter2\nsecond line");
     assert!(
@@ -65,7 +58,7 @@ fn newline_in_the_middle() {
 /// outcome: CR ends the entry and the LF is discarded with the rest of the line: no empty second entry; the passphrase unlocks, exit 0
 #[test]
 fn cr_lf_at_a_console() {
-    let sim = root_with(PASS);
+    let sim = Sim::locked_root(PASS);
     let tty = Pty::new();
     let gate = spawn_prompt(&sim, &[&tty], &[]);
     tty.expect("Enter passphrase for nest/a: ");
@@ -87,7 +80,7 @@ fn cr_lf_at_a_console() {
 /// outcome: refused before any zfs call like any passphrase holding a newline (the protocol adds and expects none); the gate keeps waiting
 #[test]
 fn cr_lf_over_the_socket() {
-    let sim = root_with(PASS);
+    let sim = Sim::locked_root(PASS);
     let gate = spawn_wait(&sim, &[]);
     let answer = over_socket(&sim, b"hunter2hunter2\r\n");
     assert!(answer.contains("contains a newline"), "{answer}");
@@ -102,7 +95,7 @@ fn cr_lf_over_the_socket() {
 /// outcome: tried (one load-key); the right one unlocks, exit 0
 #[test]
 fn exactly_8_bytes() {
-    let sim = root_with(b"12345678");
+    let sim = Sim::locked_root(b"12345678");
     let tty = Pty::new();
     let gate = spawn_prompt(&sim, &[&tty], &[]);
     tty.expect("Enter passphrase for nest/a: ");
@@ -117,7 +110,7 @@ fn exactly_8_bytes() {
 #[test]
 fn exactly_512_bytes() {
     let pass = vec![b'p'; 512];
-    let sim = root_with(&pass);
+    let sim = Sim::locked_root(&pass);
     let tty = Pty::new();
     let gate = spawn_prompt(&sim, &[&tty], &[]);
     tty.expect("Enter passphrase for nest/a: ");
@@ -131,7 +124,7 @@ fn exactly_512_bytes() {
 /// outcome: "too long (513 bytes)" before any zfs call; prompted again
 #[test]
 fn bytes_513_at_a_console() {
-    let sim = root_with(PASS);
+    let sim = Sim::locked_root(PASS);
     let tty = Pty::new();
     let gate = spawn_prompt(&sim, &[&tty], &[]);
     tty.expect("Enter passphrase for nest/a: ");
@@ -148,7 +141,7 @@ fn bytes_513_at_a_console() {
 /// outcome: answered "KEYGATE/1 ERROR ... too long (513 bytes)" / "too short (7 bytes)" before any zfs call; the gate keeps waiting
 #[test]
 fn bytes_513_over_the_socket() {
-    let sim = root_with(PASS);
+    let sim = Sim::locked_root(PASS);
     let gate = spawn_wait(&sim, &[]);
     let answer = over_socket(&sim, &vec![b'p'; 513]);
     assert!(answer.starts_with("KEYGATE/1 ERROR "), "{answer}");

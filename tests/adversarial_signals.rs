@@ -19,17 +19,10 @@ use kit::{
 
 const PASS: &[u8] = b"hunter2hunter2";
 
-fn nest() -> Sim {
-    let sim = Sim::new();
-    sim.pool("nest");
-    sim.encrypted_root("nest/a", PASS);
-    sim
-}
-
 /// Sends `sig` to a gate prompting on a pty with a half-typed entry and
 /// checks it died by that signal with everything put back.
 fn dies_by(sig: Signal) {
-    let sim = nest();
+    let sim = Sim::locked_root(PASS);
     let tty = Pty::new();
     let before = termios_fields(&tty.termios());
     let gate = spawn_prompt(&sim, &[&tty], &[]);
@@ -71,7 +64,7 @@ fn dies_by(sig: Signal) {
 /// Sends `sig` mid-prompt: the gate stops with the terminal restored, and
 /// after SIGCONT prompts again in raw mode, the half entry wiped.
 fn stops_and_resumes(sig: Signal) {
-    let sim = nest();
+    let sim = Sim::locked_root(PASS);
     let tty = Pty::new();
     let before = termios_fields(&tty.termios());
     let gate = spawn_prompt(&sim, &[&tty], &[]);
@@ -169,7 +162,7 @@ fn sigttou_mid_prompt() {
 /// outcome: that attempt fails with "'zfs load-key -L prompt nest/a' was killed by signal 9" (answer field failed, and a warning); the gate keeps waiting and the next passphrase unlocks, exit 0
 #[test]
 fn sigkill_of_a_zfs_child() {
-    let sim = nest();
+    let sim = Sim::locked_root(PASS);
     sim.fault_times("load-key", Fault::Hang, 1);
     let gate = spawn_wait(&sim, &[]);
     let socket = default_socket(&sim);

@@ -19,13 +19,6 @@ use kit::{
 
 const PASS: &[u8] = b"hunter2hunter2";
 
-fn nest() -> Sim {
-    let sim = Sim::new();
-    sim.pool("nest");
-    sim.encrypted_root("nest/a", PASS);
-    sim
-}
-
 /// case: Control socket / a client that is not root
 /// outcome: refused by its SO_PEERCRED uid even with the socket made world-writable: "KEYGATE/1 ERROR permission denied: only root may use the keygate control socket", the refusal logged with uid and pid; the client exits 1 (needs root to run; skipped otherwise)
 #[test]
@@ -34,7 +27,7 @@ fn non_root_peer() {
         eprintln!("skipped: needs root to run a client as another uid");
         return;
     }
-    let sim = nest();
+    let sim = Sim::locked_root(PASS);
     let gate = spawn_wait(&sim, &[]);
     let socket = default_socket(&sim);
     let mut p = socket.clone();
@@ -70,7 +63,7 @@ fn non_root_peer() {
 /// outcome: each answered with one "KEYGATE/1 ERROR ..." line (not a keygate request / unknown request); nothing tried, the gate keeps serving
 #[test]
 fn garbage_requests() {
-    let sim = nest();
+    let sim = Sim::locked_root(PASS);
     let gate = spawn_wait(&sim, &[]);
     let socket = default_socket(&sim);
     for (request, expected) in [
@@ -93,7 +86,7 @@ fn garbage_requests() {
 /// outcome: cut off after 64 header bytes ("request line longer than 64 bytes") or refused by length ("bad passphrase length '99999999999999999999'"); nothing buffered beyond that, the gate keeps serving
 #[test]
 fn oversized_requests() {
-    let sim = nest();
+    let sim = Sim::locked_root(PASS);
     let gate = spawn_wait(&sim, &[]);
     let socket = default_socket(&sim);
     let answer = control_exchange(&socket, &vec![b'K'; 1 << 20]);
@@ -113,7 +106,7 @@ fn oversized_requests() {
 /// outcome: the whole request must arrive within 5 s: the trickling client is answered "KEYGATE/1 ERROR request too slow" and dropped before it finishes; others are served meanwhile
 #[test]
 fn slow_loris() {
-    let sim = nest();
+    let sim = Sim::locked_root(PASS);
     let gate = spawn_wait(&sim, &[]);
     let socket = default_socket(&sim);
     let mut request = b"KEYGATE/1 UNLOCK 14\n".to_vec();
@@ -155,7 +148,7 @@ fn slow_loris() {
 /// outcome: at most 64 are served at once, the rest answered "busy: too many clients"; every one gets an ERROR answer within seconds; afterwards STATUS works and the gate's descriptors and threads are back to where they were
 #[test]
 fn two_hundred_connections() {
-    let sim = nest();
+    let sim = Sim::locked_root(PASS);
     let gate = spawn_wait(&sim, &[]);
     let socket = default_socket(&sim);
     assert_eq!(locked_by_status(&sim), ["nest/a"]);
@@ -196,7 +189,7 @@ fn two_hundred_connections() {
 /// outcome: the partial passphrase is wiped and never tried (no load-key), no copy of it stays in the gate's memory; the gate keeps serving
 #[test]
 fn client_disconnects_mid_request() {
-    let sim = nest();
+    let sim = Sim::locked_root(PASS);
     let gate = spawn_wait(&sim, &[]);
     let socket = default_socket(&sim);
     let fragment = b"frag-5e1d9c";

@@ -15,13 +15,6 @@ use kit::{
 
 const PASS: &[u8] = b"hunter2hunter2";
 
-fn root_with(pass: &[u8]) -> Sim {
-    let sim = Sim::new();
-    sim.pool("nest");
-    sim.encrypted_root("nest/a", pass);
-    sim
-}
-
 /// Types `pass` and Enter (CR, as a serial terminal sends it).
 fn enter(tty: &Pty, pass: &[u8]) {
     let mut line = pass.to_vec();
@@ -34,7 +27,7 @@ fn enter(tty: &Pty, pass: &[u8]) {
 #[test]
 fn control_characters() {
     let pass = b"hun\x01ter\x1a2\x1c\x07\t!";
-    let sim = root_with(pass);
+    let sim = Sim::locked_root(pass);
     let tty = Pty::new();
     let before = termios_fields(&tty.termios());
     let gate = spawn_prompt(&sim, &[&tty], &[]);
@@ -58,7 +51,7 @@ fn control_characters() {
 #[test]
 fn escape_sequences() {
     let pass = b"\x1b[AZq7\x1b[D\x1bOPvX9\x1b[3~";
-    let sim = root_with(pass);
+    let sim = Sim::locked_root(pass);
     let tty = Pty::new();
     let gate = spawn_prompt(&sim, &[&tty], &[]);
     tty.expect("Enter passphrase for nest/a: ");
@@ -73,7 +66,7 @@ fn escape_sequences() {
 /// outcome: memory stays bounded (the entry is wiped once it passes 1024 bytes and the rest only counted); Enter gives "too long", no zfs call; the next prompt works, exit 0
 #[test]
 fn one_megabyte_without_newline() {
-    let sim = root_with(PASS);
+    let sim = Sim::locked_root(PASS);
     let tty = Pty::new();
     let gate = spawn_prompt(&sim, &[&tty], &[]);
     tty.expect("Enter passphrase for nest/a: ");
@@ -94,7 +87,7 @@ fn one_megabyte_without_newline() {
 /// outcome: the entry is assembled across reads, no timeout per byte; the key loads, exit 0
 #[test]
 fn bytes_one_at_a_time_with_pauses() {
-    let sim = root_with(PASS);
+    let sim = Sim::locked_root(PASS);
     let tty = Pty::new();
     let gate = spawn_prompt(&sim, &[&tty], &[]);
     tty.expect("Enter passphrase for nest/a: ");
@@ -111,7 +104,7 @@ fn bytes_one_at_a_time_with_pauses() {
 /// outcome: the NUL is a byte of the entry like any other and zfs ends the passphrase there: a BREAK before the passphrase makes a wrong passphrase and a new prompt; one after it still unlocks, exit 0
 #[test]
 fn serial_break() {
-    let sim = root_with(PASS);
+    let sim = Sim::locked_root(PASS);
     let tty = Pty::new();
     let gate = spawn_prompt(&sim, &[&tty], &[]);
     tty.expect("Enter passphrase for nest/a: ");
@@ -130,7 +123,7 @@ fn serial_break() {
 /// outcome: "the line hung up" warning, the console leaves `keygate status`, the gate falls back to waiting (hint with the load-key command) and continues once the key is loaded another way, exit 0
 #[test]
 fn hang_up_of_the_only_console() {
-    let sim = root_with(PASS);
+    let sim = Sim::locked_root(PASS);
     let tty = Pty::new();
     let gate = spawn_prompt(&sim, &[&tty], &[]);
     tty.expect("Enter passphrase for nest/a: ");
@@ -162,7 +155,7 @@ fn hang_up_of_the_only_console() {
 #[test]
 fn non_utf8_bytes() {
     let pass = b"\xff\xfe\xe9t\xe9-caf\xc3\xa9\x80";
-    let sim = root_with(pass);
+    let sim = Sim::locked_root(pass);
     let tty = Pty::new();
     let gate = spawn_prompt(&sim, &[&tty], &[]);
     tty.expect("Enter passphrase for nest/a: ");
@@ -176,7 +169,7 @@ fn non_utf8_bytes() {
 /// outcome: prompting stops on that console ("no longer prompting"), terminal restored; the gate waits for the key another way and continues once it is loaded, exit 0
 #[test]
 fn ctrl_d_on_an_empty_line() {
-    let sim = root_with(PASS);
+    let sim = Sim::locked_root(PASS);
     let tty = Pty::new();
     let before = termios_fields(&tty.termios());
     let gate = spawn_prompt(&sim, &[&tty], &[]);

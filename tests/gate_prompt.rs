@@ -6,30 +6,18 @@ mod common;
 mod kit;
 mod memscan;
 
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use nix::sys::termios::LocalFlags;
 
 use common::{Sim, TIMEOUT};
-use kit::{NotifySocket, Pty, eventually, finish, keygate, signal, stderr_of, termios_fields};
+use kit::{
+    NotifySocket, Pty, eventually, finish, keygate, signal, spawn_prompt, stderr_of, termios_fields,
+};
 
 const PASS: &[u8] = b"hunter2hunter2";
-
-fn spawn_prompt(sim: &Sim, consoles: &[&Pty], extra: &[&str]) -> Child {
-    let mut args: Vec<&str> = vec!["gate", "--mode", "prompt", "--poll-interval", "200ms"];
-    for c in consoles {
-        args.push("--console");
-        args.push(&c.path);
-    }
-    args.extend_from_slice(extra);
-    keygate(sim, &args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
 
 fn one_root() -> Sim {
     let sim = Sim::new();

@@ -117,6 +117,15 @@ impl Sim {
         sim
     }
 
+    /// A pool `nest` with one locked passphrase root, `nest/a`, whose
+    /// passphrase is `pass`: the fixture of most adversarial cases.
+    pub fn locked_root(pass: &[u8]) -> Sim {
+        let sim = Sim::new();
+        sim.pool("nest");
+        sim.encrypted_root("nest/a", pass);
+        sim
+    }
+
     /// The temporary directory holding everything (state, bin, mounts).
     pub fn root(&self) -> &Path {
         self.tmp.path()
