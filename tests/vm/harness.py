@@ -373,6 +373,8 @@ class Test:
     """What a scenario's run(t) gets."""
 
     PASS = "hunter2hunter2"
+    # A passphrase prompt: keygate's own, or systemd's console agent's.
+    PROMPT = r"Enter passphrase[^\n]*"
 
     def __init__(self, cfg: Config, name: str, module, rundir: Path):
         self.cfg = cfg
@@ -432,6 +434,13 @@ class Test:
         self.vm = vm
         vm.shell.wait_ready(BOOT_TIMEOUT)
         return vm
+
+    def boot_to_prompt(self, console: str = "ttyS1", label: str | None = None) -> tuple[Vm, Serial]:
+        """Boot, then wait for the first passphrase prompt on `console`."""
+        vm = self.boot(label)
+        line = vm.lines[console]
+        line.expect(self.PROMPT, 240, since=0, what=f"the passphrase prompt on {console}")
+        return vm, line
 
     def collect_journal(self, vm: Vm, label: str) -> None:
         path = self.rundir / f"journal-{label}.txt"

@@ -15,14 +15,10 @@ scenario_setup() {
 }
 """
 
-PROMPT = r"Enter passphrase[^\n]*"
-
 
 def run(t):
     for name in ("ttyS1", "ttyS0"):
-        vm = t.boot(label=f"boot-{name}")
-        line = vm.lines[name]
-        line.expect(PROMPT, 240, since=0, what=f"the passphrase prompt on {name}")
+        vm, line = t.boot_to_prompt(name, label=f"boot-{name}")
         t.timing(f"boot_to_prompt_{name}", vm.since_start())
         t.assert_held(["nest/a"])
         mark = line.mark()

@@ -11,19 +11,16 @@ scenario_setup() {
 }
 """
 
-PROMPT = r"Enter passphrase[^\n]*"
 REJECTED = r"(?i)[^\n]*(wrong|incorrect|invalid|bad|not accepted|rejected|failed|try again)[^\n]*"
 
 
 def run(t):
-    vm = t.boot()
-    line = vm.lines["ttyS1"]
-    line.expect(PROMPT, 240, since=0, what="the passphrase prompt on ttyS1")
+    _, line = t.boot_to_prompt("ttyS1")
     mark = line.mark()
     line.type("wrongpass1\r")
     m = line.expect(REJECTED, 60, since=mark, what="the wrong passphrase being reported")
     t.note(f"reported on ttyS1: {m.group(0).strip()!r}")
-    line.expect(PROMPT, 60, what="a second prompt")
+    line.expect(t.PROMPT, 60, what="a second prompt")
     t.assert_held(["nest/a"])
     line.type(t.PASS + "\r")
     t.wait_multi_user()

@@ -15,18 +15,15 @@ scenario_setup() {
 }
 """
 
-PROMPT = r"Enter passphrase[^\n]*"
 
 
 def run(t):
-    vm = t.boot()
-    line = vm.lines["ttyS1"]
-    line.expect(PROMPT, 240, since=0, what="the passphrase prompt on ttyS1")
+    _, line = t.boot_to_prompt("ttyS1")
     t.assert_held(["nest/a", "nest/b"])
     line.type(t.PASS + "\r")
     took = t.wait_multi_user()
     t.timing("prompt_to_multi_user_two_roots", took)
     t.assert_unlocked_and_running(["nest/a", "nest/b"])
     t.check(t.unit_state("kgvm-needs-b.service") == "active", "kgvm-needs-b.service succeeded")
-    prompts = len(re.findall(PROMPT, line.text()))
+    prompts = len(re.findall(t.PROMPT, line.text()))
     t.check(prompts == 1, f"exactly one prompt on ttyS1 (saw {prompts})")

@@ -22,13 +22,10 @@ scenario_setup() {
 }
 """
 
-PROMPT = r"Enter passphrase[^\n]*"
 
 
 def run(t):
-    vm = t.boot()
-    line = vm.lines["ttyS1"]
-    line.expect(PROMPT, 240, since=0, what="the passphrase prompt on ttyS1")
+    _, line = t.boot_to_prompt("ttyS1")
     first = line.text()
     t.check("nest/keys" in first and "nest/a" not in first.split("Enter passphrase")[-1],
             "only the keystore is asked for")
@@ -41,5 +38,5 @@ def run(t):
     t.check(t.out("zfs get -H -o value keystatus nest/keys") == "unavailable",
             "the keystore's key was unloaded again")
     t.check(t.out("zfs get -H -o value mounted nest/keys") == "no", "the keystore is unmounted")
-    prompts = len(re.findall(PROMPT, line.text()))
+    prompts = len(re.findall(t.PROMPT, line.text()))
     t.check(prompts == 1, f"exactly one prompt on ttyS1 (saw {prompts})")
