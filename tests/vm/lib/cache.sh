@@ -27,6 +27,7 @@ ensure_image() {
     local start
     start=$(now_ms)
     log "building guest image $hash (debootstrap + DKMS, a few minutes)"
+    require_mirror
     remove_stale_builds
     build_image "$IMAGE_DIR"
     record_timing image_build "$(elapsed_s "$start")"

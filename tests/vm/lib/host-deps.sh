@@ -23,6 +23,7 @@ qemu_is_backports() {
 
 add_backports_source() {
     if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+        require_mirror
         log "adding bookworm-backports to apt sources ($BACKPORTS_LIST)"
         echo "deb $DEBIAN_MIRROR bookworm-backports main contrib" >"$BACKPORTS_LIST"
         APT_UPDATED=0
