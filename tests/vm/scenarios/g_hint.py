@@ -27,8 +27,8 @@ def hinted_command(line: str) -> str:
 
 def run(t):
     vm = t.boot()
-    m = vm.lines["ttyS0"].expect(r"[^\n]*zfs load-key[^\n]*", 180, since=0, what="the hint on the console")
-    hint = m.group(0).strip()
+    m = vm.lines["ttyS0"].expect(r"[^\n]*zfs load-key[^\n]*\n", 180, since=0, what="the hint on the console")
+    hint = m.group(0).strip()  # the whole line: matched only once its newline came
     t.note(f"hint on ttyS0: {hint!r}")
     t.timing("boot_to_hint", vm.since_start())
     time.sleep(5)
