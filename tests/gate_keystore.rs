@@ -87,7 +87,13 @@ fn one_passphrase_opens_the_keystore_and_everything_in_it() {
     assert!(!w.sim.is_mounted("nest/keys"));
     assert_eq!(tty.output().matches("Enter passphrase").count(), 1);
     let err = stderr_of(&out);
-    assert!(err.contains("nest/keys"), "{err}");
+    // The log names what is asked: the keystore, and the roots it opens.
+    assert!(
+        err.contains(
+            "asking for the passphrase of nest/keys (keystore of nest/a, nest/b, nest/c) on "
+        ),
+        "{err}"
+    );
 }
 
 #[test]

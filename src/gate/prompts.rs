@@ -4,6 +4,7 @@
 use std::sync::mpsc::Sender;
 
 use crate::cli::Mode;
+use crate::keystore::Chains;
 use crate::plan::Plan;
 use crate::service::Manager;
 use crate::settings::GateSettings;
@@ -97,11 +98,34 @@ impl Session<'_> {
         let names: Vec<String> = self.sources.iter().map(|c| c.id.to_string()).collect();
         self.reporter.info(&format!(
             "asking for the passphrase of {} on {}",
-            plan.locked_names().join(", "),
+            asked_for(&board.roots(), &self.chains),
             names.join(", ")
         ));
         self.board = Some(board);
     }
+}
+
+/// What the prompts really ask for, in words: each root asked about, and for
+/// a keystore the roots whose keys it holds (directly or through keystores
+/// inside it), e.g. `nest/keys (keystore of nest/a, nest/b)`.
+fn asked_for(roots: &[String], chains: &Chains) -> String {
+    let words: Vec<String> = roots
+        .iter()
+        .map(|root| {
+            let opens: Vec<&str> = chains
+                .keystores()
+                .iter()
+                .filter(|k| k.chain.contains(root))
+                .flat_map(|k| k.dependants.iter().map(|d| d.root.as_str()))
+                .collect();
+            if opens.is_empty() {
+                root.clone()
+            } else {
+                format!("{root} (keystore of {})", opens.join(", "))
+            }
+        })
+        .collect();
+    words.join(", ")
 }
 
 /// CLOCK_MONOTONIC µs after which agents should stop asking (0: never).
