@@ -146,7 +146,11 @@ pub fn run(
     if args.mode != Mode::Wait {
         start_prompts(ctx, args, &reporter, &plan, &mut session, events_tx);
     }
-    match session.run(plan) {
+    let end = session.run(plan);
+    // A console thread still busy after the wind-down (output stalled by
+    // flow control) must not leave its terminal without echo.
+    crate::terminal::restore_all();
+    match end {
         End::Exit(code) => Outcome::Exit(code),
         End::Signal(sig) => Outcome::Signal(sig),
     }

@@ -50,7 +50,7 @@ mod error;
 mod raw;
 
 pub use cancel::Cancel;
-pub use console::Console;
+pub use console::{Console, DISCARDED};
 pub use error::TermError;
 pub use raw::restore_all;
 pub(crate) use raw::{resume_all, suspend_all};
