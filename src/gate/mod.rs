@@ -145,6 +145,13 @@ pub fn run(
     }
     if args.mode != Mode::Wait {
         start_prompts(ctx, args, &reporter, &plan, &mut session, events_tx);
+    } else if args.ask_password == Some(true) {
+        // Waiting for someone elsewhere, who may answer through an agent;
+        // the hint says how else to load the keys.
+        start_prompts(ctx, args, &reporter, &plan, &mut session, events_tx);
+        if !session.consoles.is_empty() {
+            reporter.announce(&hint::wait_lines(&plan));
+        }
     }
     let end = session.run(plan);
     // A console thread still busy after the wind-down (output stalled by
@@ -222,7 +229,8 @@ fn start_prompts(
     // systemd's console agent already asks on every active console: keygate
     // prompts there itself only on consoles named explicitly.
     let agent_consoles = ask && under_systemd;
-    let mut paths = if agent_consoles && args.consoles.is_empty() {
+    // In wait mode only the agents are asked (see `run`).
+    let mut paths = if args.mode == Mode::Wait || (agent_consoles && args.consoles.is_empty()) {
         Vec::new()
     } else {
         consoles::prompt_consoles(&ctx.host, &args.consoles)
