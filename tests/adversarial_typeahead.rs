@@ -98,7 +98,11 @@ fn next_attempt_after_a_too_short_entry() {
     type_unechoed(&tty, &burst);
     let out = finish(gate, TIMEOUT);
     assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
-    assert!(tty.output().contains("too short (5 bytes)"), "{}", tty.output());
+    assert!(
+        tty.output().contains("too short (5 bytes)"),
+        "{}",
+        tty.output()
+    );
     assert_eq!(sim.count_calls("load-key"), 1);
     assert_never_shown(&tty, &[RIGHT, b"qz7x5"]);
     assert_eq!(termios_fields(&tty.termios()), before);
@@ -190,7 +194,10 @@ fn typed_ahead_entries_leave_no_copy_in_memory() {
             String::from_utf8_lossy(secret)
         );
     }
-    assert_never_shown(&tty, &[WRONG, b"LONGMARK", b"tried-ahead", b"discarded-ahead"]);
+    assert_never_shown(
+        &tty,
+        &[WRONG, b"LONGMARK", b"tried-ahead", b"discarded-ahead"],
+    );
     let out = stop(gate);
     kit::assert_not_leaked(&sim, &out, &[&tty.output()], b"discarded-ahead-9");
 }
