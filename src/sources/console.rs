@@ -101,7 +101,9 @@ fn prompt_held(
                 let _ = console.say("keygate: no longer prompting on this console.");
                 return Some("Ctrl-D: prompting stopped there".into());
             }
-            Entry::Cancelled => continue,
+            Entry::Cancelled if round.cancel.is_cancelled() => continue,
+            // The terminals were restored for good: the process is going away.
+            Entry::Cancelled => return None,
         };
         if let Some(problem) = passphrase_problem(&secret) {
             drop(secret);
