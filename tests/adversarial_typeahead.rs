@@ -109,7 +109,7 @@ fn next_attempt_after_a_too_short_entry() {
 }
 
 /// case: Terminal input / the next attempt typed right after a too-long entry (600 bytes), in the same burst, CR LF line endings
-/// outcome: the long entry is refused before any zfs call ("too long (600 bytes)"); the LF of its CR LF is not an empty entry; the next line unlocks, exit 0; nothing echoed, terminal restored exactly
+/// outcome: the long entry is refused before any zfs call ("too long (600 bytes)"); the LF of a CR LF is neither an empty entry nor discarded input; the next line unlocks, exit 0; nothing echoed, terminal restored exactly
 #[test]
 fn next_attempt_after_a_too_long_entry() {
     let sim = slow_root(Duration::from_millis(1000));
@@ -127,6 +127,10 @@ fn next_attempt_after_a_too_long_entry() {
     let screen = tty.output();
     assert!(screen.contains("too long (600 bytes)"), "{screen}");
     assert!(!screen.contains("Empty passphrase"), "{screen}");
+    assert!(
+        !screen.contains(DISCARDED),
+        "the last LF is no input: {screen}"
+    );
     assert_eq!(sim.count_calls("load-key"), 1);
     assert_never_shown(&tty, &[RIGHT, &[b'L'; 16]]);
     assert_eq!(termios_fields(&tty.termios()), before);

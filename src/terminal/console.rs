@@ -170,10 +170,20 @@ impl Console {
     /// the hold began. Returns whether any input was discarded, so the
     /// caller can say so. Without a hold it does nothing.
     pub fn release(&self) -> Result<bool, TermError> {
-        let Some(guard) = self.held().guard.take() else {
+        let (guard, after_cr) = {
+            let mut held = self.held();
+            (held.guard.take(), held.after_cr)
+        };
+        let Some(guard) = guard else {
             return Ok(false);
         };
-        let discarded = self.input_queued();
+        let mut discarded = self.input_queued();
+        if discarded && after_cr {
+            // The LF of the last entry's CR LF is not input of its own.
+            let mut byte = Secret::with_capacity(READ_CHUNK);
+            let read = byte.append_with(|buf| nix::unistd::read(&self.fd, &mut buf[..1]));
+            discarded = !matches!(read, Ok(1)) || byte.expose() != b"\n" || self.input_queued();
+        }
         let flushed = self.flush_input();
         let restored = guard.release();
         flushed?;
