@@ -205,3 +205,40 @@ fn typed_ahead_entries_leave_no_copy_in_memory() {
     let out = stop(gate);
     kit::assert_not_leaked(&sim, &out, &[&tty.output()], b"discarded-ahead-9");
 }
+
+/// case: Signals / SIGTERM while a passphrase is checked (1.5 s check) with the next attempt typed ahead
+/// outcome: the terminal is restored exactly and its queued type-ahead flushed (nothing reading the line later receives it); the gate dies by SIGTERM; nothing typed was ever echoed
+#[test]
+fn sigterm_during_a_check_with_type_ahead() {
+    use std::os::fd::AsFd;
+    let sim = slow_root(Duration::from_millis(1500));
+    let tty = Pty::new();
+    let before = termios_fields(&tty.termios());
+    let gate = spawn_prompt(&sim, &[&tty], &[]);
+    tty.expect(PROMPT);
+    tty.type_bytes(&line(WRONG));
+    tty.expect(CHECKING);
+    type_unechoed(&tty, &line(RIGHT));
+    assert_eq!(sim.keystatus("nest/a"), "unavailable", "still checking");
+    let out = stop(gate);
+    assert_eq!(
+        kit::died_by(&out),
+        Some(nix::sys::signal::Signal::SIGTERM as i32),
+        "{}",
+        common::show(&out)
+    );
+    assert_eq!(termios_fields(&tty.termios()), before);
+    // What is queued on the line now would go to its next reader.
+    let flags = nix::fcntl::fcntl(tty.slave.as_fd(), nix::fcntl::FcntlArg::F_GETFL).unwrap();
+    let flags = nix::fcntl::OFlag::from_bits_retain(flags) | nix::fcntl::OFlag::O_NONBLOCK;
+    nix::fcntl::fcntl(tty.slave.as_fd(), nix::fcntl::FcntlArg::F_SETFL(flags)).unwrap();
+    let mut buf = [0u8; 64];
+    let queued = nix::unistd::read(&tty.slave, &mut buf);
+    assert_eq!(
+        queued,
+        Err(nix::errno::Errno::EAGAIN),
+        "type-ahead left on the line: {:?}",
+        queued.map(|n| String::from_utf8_lossy(&buf[..n]).into_owned())
+    );
+    assert_never_shown(&tty, &[RIGHT, WRONG]);
+}
