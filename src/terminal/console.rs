@@ -141,7 +141,8 @@ impl Console {
     /// entry of the next prompt, as if typed there. Input queued when the
     /// first prompt appears, or when a prompt follows one that did not end
     /// with Enter or Ctrl-C (it was cancelled, the process was stopped), is
-    /// discarded instead; after the first prompt that prints [`DISCARDED`].
+    /// discarded instead, and from the second prompt on the prompt says so
+    /// first with [`DISCARDED`].
     ///
     /// Holding an already held console does nothing. After
     /// [`super::restore_all`] it does nothing either: the process is going
