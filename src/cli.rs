@@ -59,6 +59,7 @@ pub enum Command {
     /// someone to load the keys (wait), or asks for the passphrase on the
     /// consoles (prompt). When every key is available it signals readiness
     /// (sd_notify READY=1 under systemd, exit 0 elsewhere).
+    #[command(after_help = GATE_AFTER_HELP)]
     Gate(GateArgs),
 
     /// Print the service files that run the gate at boot.
@@ -83,6 +84,29 @@ pub enum Command {
     /// asking. Exits 0 when a gate answered, 1 when none is waiting.
     Status(StatusArgs),
 }
+
+/// Shown after the options of `keygate gate --help`. The table follows
+/// `settings::FLAG_MODES`.
+pub const GATE_AFTER_HELP: &str = "\
+Flags by mode (a flag given for a mode it does nothing in is a usage error, exit 2):
+                      auto  prompt  wait  hint
+  --console            yes   yes     yes   yes   (wait, hint: where the hint is written)
+  --poll-interval      yes   yes     yes   -
+  --timeout            yes   yes     yes   -
+  --on-timeout         yes   yes     yes   -     (needs --timeout)
+  --tries              yes   yes     -     -
+  --socket             yes   yes     yes   -
+  --ask-password       yes   yes     yes   -     (wait: only the agents are asked)
+  --no-ask-password    yes   yes     yes   yes
+  TARGET               yes   yes     yes   yes
+Settings in the configuration file are used where they apply and never refused.
+
+Typing at a console: nothing typed is echoed, from the first prompt until keygate lets
+the console go. What is typed while a passphrase is checked (the console says
+'checking the passphrase...') or during the pause after a refusal is the next attempt,
+taken as if typed at the next prompt. Input left over when keygate stops prompting there
+is discarded unread, and the console says 'input typed since the last entry was
+discarded.'";
 
 #[derive(Debug, Args)]
 pub struct RenderArgs {
@@ -189,9 +213,11 @@ pub struct GateArgs {
 
     /// Also ask through systemd's password agents (plymouth, the console
     /// and wall agents, systemd-tty-ask-password-agent over SSH). On by
-    /// default under systemd, where keygate then prompts directly only on
-    /// consoles named with --console: systemd's console agent already asks
-    /// on every active console.
+    /// default under systemd in modes auto and prompt, where keygate then
+    /// prompts directly only on consoles named with --console: systemd's
+    /// console agent already asks on every active console. With --mode
+    /// wait, only the agents are asked (no console prompt). After a reply
+    /// that opens nothing, the next request says why.
     #[arg(long, overrides_with = "no_ask_password")]
     pub ask_password: bool,
 

@@ -134,6 +134,9 @@ impl GateSettings {
         }
         // A zero poll interval cannot get here: the flag's parser and the
         // configuration file both refuse it.
+        if let Some(e) = flag_mode_conflict(s.mode, &given_flags(args)) {
+            return Err(e);
+        }
         Ok(s)
     }
 
@@ -144,6 +147,89 @@ impl GateSettings {
             .find(|k| k.dataset == dataset)
             .and_then(|k| k.close)
             .unwrap_or(self.keystore_close)
+    }
+}
+
+/// The gate flags that depend on the mode, and the modes in which each one
+/// does something. A flag given for a mode it does nothing in is refused
+/// (see [`flag_mode_conflict`]); flags not listed (`--console`,
+/// `--no-ask-password`, the targets) apply in every mode. Keep the table in
+/// `--help` (src/cli.rs) and README in step with this one.
+pub const FLAG_MODES: &[(&str, &[Mode], &str)] = &[
+    (
+        "--poll-interval",
+        &[Mode::Auto, Mode::Prompt, Mode::Wait],
+        "hint prints the command to run and exits at once",
+    ),
+    (
+        "--timeout",
+        &[Mode::Auto, Mode::Prompt, Mode::Wait],
+        "hint prints the command to run and exits at once",
+    ),
+    (
+        "--on-timeout",
+        &[Mode::Auto, Mode::Prompt, Mode::Wait],
+        "hint prints the command to run and exits at once",
+    ),
+    (
+        "--socket",
+        &[Mode::Auto, Mode::Prompt, Mode::Wait],
+        "hint exits at once and opens no control socket",
+    ),
+    (
+        "--ask-password",
+        &[Mode::Auto, Mode::Prompt, Mode::Wait],
+        "hint exits at once and asks no one",
+    ),
+    (
+        "--tries",
+        &[Mode::Auto, Mode::Prompt],
+        "no console is prompted on in this mode",
+    ),
+];
+
+/// The mode-dependent flags present on the command line.
+fn given_flags(args: &GateArgs) -> Vec<&'static str> {
+    let mut given = Vec::new();
+    if args.poll_interval.is_some() {
+        given.push("--poll-interval");
+    }
+    if args.on_timeout.is_some() {
+        given.push("--on-timeout");
+    }
+    if args.timeout.is_some() {
+        given.push("--timeout");
+    }
+    if args.socket.is_some() {
+        given.push("--socket");
+    }
+    if args.ask_password() == Some(true) {
+        given.push("--ask-password");
+    }
+    if args.tries.is_some() {
+        given.push("--tries");
+    }
+    given
+}
+
+/// The usage error for the first of `flags` that does nothing in `mode`,
+/// if any. Only flags are checked: one configuration file serves every
+/// mode, so its settings apply where they can and are left unused elsewhere.
+pub fn flag_mode_conflict(mode: Mode, flags: &[&str]) -> Option<String> {
+    let name = mode_word(mode);
+    flags.iter().find_map(|flag| {
+        let (_, modes, why) = FLAG_MODES.iter().find(|(f, _, _)| f == flag)?;
+        (!modes.contains(&mode))
+            .then(|| format!("{flag} does nothing with --mode {name}: {why}; leave it out"))
+    })
+}
+
+fn mode_word(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Auto => "auto",
+        Mode::Prompt => "prompt",
+        Mode::Wait => "wait",
+        Mode::Hint => "hint",
     }
 }
 
@@ -160,6 +246,54 @@ mod tests {
     fn defaults() {
         let s = GateSettings::resolve(&GateArgs::default()).unwrap();
         assert_eq!(s, GateSettings::default());
+    }
+
+    #[test]
+    fn flags_that_do_nothing_in_the_mode_are_refused() {
+        let hint = GateArgs {
+            mode: Some(Mode::Hint),
+            tries: Some(5),
+            ..GateArgs::default()
+        };
+        assert_eq!(
+            GateSettings::resolve(&hint).unwrap_err(),
+            "--tries does nothing with --mode hint: no console is prompted on in this mode; leave it out"
+        );
+        let wait_ask = GateArgs {
+            mode: Some(Mode::Wait),
+            ask_password: true,
+            ..GateArgs::default()
+        };
+        assert_eq!(
+            GateSettings::resolve(&wait_ask).unwrap().ask_password,
+            Some(true)
+        );
+        let hint_no_ask = GateArgs {
+            mode: Some(Mode::Hint),
+            no_ask_password: true,
+            ..GateArgs::default()
+        };
+        assert!(GateSettings::resolve(&hint_no_ask).is_ok());
+        for mode in [Mode::Auto, Mode::Prompt] {
+            let all: Vec<&str> = FLAG_MODES.iter().map(|(f, _, _)| *f).collect();
+            assert_eq!(flag_mode_conflict(mode, &all), None);
+        }
+    }
+
+    #[test]
+    fn help_table_follows_the_flag_table() {
+        let modes = [Mode::Auto, Mode::Prompt, Mode::Wait, Mode::Hint];
+        for (flag, applies, _) in FLAG_MODES {
+            let row = crate::cli::GATE_AFTER_HELP
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some(flag))
+                .unwrap_or_else(|| panic!("{flag} missing from the help table"));
+            let cells: Vec<&str> = row.split_whitespace().skip(1).take(4).collect();
+            for (mode, cell) in modes.iter().zip(cells) {
+                let yes = if applies.contains(mode) { "yes" } else { "-" };
+                assert_eq!(cell, yes, "{flag} with {mode:?} in the help table");
+            }
+        }
     }
 
     #[test]

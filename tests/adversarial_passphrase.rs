@@ -55,7 +55,7 @@ fn newline_in_the_middle() {
 }
 
 /// case: Passphrase content / CR LF line ending typed at a console
-/// outcome: CR ends the entry and the LF is discarded with the rest of the line: no empty second entry; the passphrase unlocks, exit 0
+/// outcome: CR ends the entry and the LF right after it belongs to the same Enter: no empty second entry, nothing reported as discarded; the passphrase unlocks, exit 0
 #[test]
 fn cr_lf_at_a_console() {
     let sim = Sim::locked_root(PASS);
@@ -73,6 +73,7 @@ fn cr_lf_at_a_console() {
         "{}",
         tty.output()
     );
+    assert!(!tty.output().contains("discarded"), "{}", tty.output());
     assert_eq!(sim.count_calls("load-key"), 2);
 }
 

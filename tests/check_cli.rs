@@ -305,3 +305,100 @@ fn a_closed_stdout_is_not_a_crash() {
     assert_eq!(out.status.code(), Some(1), "{}", common::show(&out));
     assert!(!stderr_of(&out).contains("panicked"), "{}", stderr_of(&out));
 }
+
+/// Every mode-dependent gate flag in every mode: honoured (here: the gate
+/// runs and, every key being loaded, exits 0) or refused as a usage error
+/// (exit 2, one line naming the flag and the mode). Never ignored.
+#[test]
+fn every_flag_in_every_mode_is_honoured_or_refused() {
+    let sim = nest();
+    sim.load("nest/a");
+    let socket = sim.root().join("control.sock");
+    let socket = socket.to_str().unwrap();
+    let flags: [(&str, &[&str], &[&str]); 8] = [
+        ("--console", &["--console", "/dev/null"], &[]),
+        ("--poll-interval", &["--poll-interval", "2s"], &["hint"]),
+        ("--timeout", &["--timeout", "1m"], &["hint"]),
+        (
+            "--on-timeout",
+            &["--timeout", "1m", "--on-timeout", "continue"],
+            &["hint"],
+        ),
+        ("--tries", &["--tries", "5"], &["wait", "hint"]),
+        ("--socket", &["--socket", socket], &["hint"]),
+        ("--ask-password", &["--ask-password"], &["hint"]),
+        ("--no-ask-password", &["--no-ask-password"], &[]),
+    ];
+    for mode in ["auto", "prompt", "wait", "hint"] {
+        for (flag, args, refused_in) in &flags {
+            let mut line = vec!["gate", "--mode", mode];
+            line.extend_from_slice(args);
+            let out = run_with_timeout(keygate(&sim, &line), TIMEOUT);
+            let err = stderr_of(&out);
+            if refused_in.contains(&mode) {
+                assert_eq!(
+                    out.status.code(),
+                    Some(2),
+                    "{line:?}: {}",
+                    common::show(&out)
+                );
+                assert_eq!(
+                    err,
+                    format!(
+                        "keygate: error: {flag} does nothing with --mode {mode}: {}; leave it out\n",
+                        if *flag == "--tries" {
+                            "no console is prompted on in this mode"
+                        } else if *flag == "--socket" {
+                            "hint exits at once and opens no control socket"
+                        } else if *flag == "--ask-password" {
+                            "hint exits at once and asks no one"
+                        } else {
+                            "hint prints the command to run and exits at once"
+                        }
+                    ),
+                    "{line:?}"
+                );
+            } else {
+                assert_eq!(
+                    out.status.code(),
+                    Some(0),
+                    "{line:?}: {}",
+                    common::show(&out)
+                );
+                assert!(!err.contains("error"), "{line:?}: {err}");
+            }
+        }
+    }
+    // The rendered gate would refuse it at boot, so render refuses it now.
+    let out = run_with_timeout(
+        keygate(
+            &sim,
+            &["render", "systemd", "--mode", "hint", "--timeout", "5m"],
+        ),
+        TIMEOUT,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", common::show(&out));
+    assert!(
+        stderr_of(&out).contains("--timeout does nothing with --mode hint"),
+        "{}",
+        stderr_of(&out)
+    );
+    // One configuration file serves every mode: its settings are used
+    // where they apply and refused nowhere.
+    let config = sim.root().join("keygate.toml");
+    std::fs::write(&config, "tries = 5\ntimeout = \"1m\"\n").unwrap();
+    let out = run_with_timeout(
+        keygate(
+            &sim,
+            &[
+                "--config",
+                config.to_str().unwrap(),
+                "gate",
+                "--mode",
+                "hint",
+            ],
+        ),
+        TIMEOUT,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+}

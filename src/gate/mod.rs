@@ -138,8 +138,19 @@ pub fn run(
     }
     if args.mode != Mode::Wait {
         session.start_prompts(&plan, events_tx);
+    } else if args.ask_password == Some(true) {
+        // Waiting for someone elsewhere, who may answer through an agent;
+        // the hint says how else to load the keys.
+        session.start_prompts(&plan, events_tx);
+        if !session.sources.is_empty() {
+            reporter.announce(&hint::wait_lines(&plan));
+        }
     }
-    match session.run(plan) {
+    let end = session.run(plan);
+    // A console thread still busy after the wind-down (output stalled by
+    // flow control) must not leave its terminal without echo.
+    crate::terminal::restore_all();
+    match end {
         End::Exit(code) => Outcome::Exit(code),
         End::Signal(sig) => Outcome::Signal(sig),
     }

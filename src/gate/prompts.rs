@@ -30,11 +30,13 @@ impl Session<'_> {
         // systemd's console agent already asks on every active console: keygate
         // prompts there itself only on consoles named explicitly.
         let agent_consoles = ask && under_systemd;
-        let mut paths = if agent_consoles && self.args.consoles.is_empty() {
-            Vec::new()
-        } else {
-            consoles::prompt_consoles(&self.ctx.host, &self.args.consoles)
-        };
+        // In wait mode only the agents are asked (see `gate::run`).
+        let mut paths =
+            if self.args.mode == Mode::Wait || (agent_consoles && self.args.consoles.is_empty()) {
+                Vec::new()
+            } else {
+                consoles::prompt_consoles(&self.ctx.host, &self.args.consoles)
+            };
         if agent_consoles {
             paths.retain(|p| {
                 let taken = consoles::is_active_console(&self.ctx.host, p);

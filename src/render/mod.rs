@@ -44,6 +44,9 @@ pub enum RenderError {
     },
     #[error("--output {0}: not a directory")]
     NotADirectory(PathBuf),
+    /// A combination of options the gate would refuse.
+    #[error("{0}")]
+    Usage(String),
 }
 
 /// The render options, checked and turned into the text the files need.
@@ -60,6 +63,19 @@ pub(crate) struct Settings {
 
 impl Settings {
     pub(crate) fn from_args(args: &RenderArgs) -> Result<Self, RenderError> {
+        // Refuse what the rendered gate would refuse at boot.
+        if let Some(mode) = args.mode {
+            let mut given = Vec::new();
+            if args.on_timeout.is_some() {
+                given.push("--on-timeout");
+            }
+            if args.timeout.is_some() {
+                given.push("--timeout");
+            }
+            if let Some(e) = crate::settings::flag_mode_conflict(mode, &given) {
+                return Err(RenderError::Usage(e));
+            }
+        }
         Ok(Settings {
             binary: absolute_path("--binary", &args.binary)?,
             service_name: smf_service_name(&args.service_name)?,

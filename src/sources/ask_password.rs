@@ -21,7 +21,7 @@ use std::thread::{self, JoinHandle};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg, setsockopt, sockopt};
 
-use super::board::{Board, prompt_text};
+use super::board::{Board, name_list, prompt_text};
 use super::{Event, Reply, SourceHandle, SourceId};
 use crate::secret::{Secret, passphrase_problem};
 
@@ -73,12 +73,22 @@ struct Request {
 }
 
 impl Request {
-    fn publish(&mut self, roots: &[String], initial: usize, accept_cached: bool) -> io::Result<()> {
+    /// Publishes a request for `roots`; its message is `again` (why the
+    /// last reply failed, asking again) when given, else the prompt.
+    fn publish(
+        &mut self,
+        roots: &[String],
+        initial: usize,
+        accept_cached: bool,
+        again: Option<&str>,
+    ) -> io::Result<()> {
         self.withdraw();
         self.serial += 1;
         let name = format!("ask.{}{:02}", self.tag, self.serial % 100);
         let tmp = self.dir.join(format!(".tmp.{name}"));
-        let message = prompt_text(roots, initial);
+        let message = again
+            .map(str::to_owned)
+            .unwrap_or_else(|| prompt_text(roots, initial));
         let contents = ask_file(
             std::process::id(),
             &self.socket_path,
@@ -138,12 +148,20 @@ enum Answer {
 
 fn serve(socket: UnixDatagram, mut request: Request, board: Board, events: Sender<Event>) {
     let mut accept_cached = true;
+    // Why the last reply opened nothing, for the next request to say.
+    let mut again: Option<String> = None;
     loop {
         let round = board.round();
         if round.done || round.roots.is_empty() {
             return;
         }
-        if let Err(e) = request.publish(&round.roots, round.initial, accept_cached) {
+        let published = request.publish(
+            &round.roots,
+            round.initial,
+            accept_cached,
+            again.take().as_deref(),
+        );
+        if let Err(e) = published {
             let _ = events.send(Event::SourceEnded {
                 source: SourceId::AskPassword,
                 reason: format!("cannot publish the request: {e}"),
@@ -180,8 +198,16 @@ fn serve(socket: UnixDatagram, mut request: Request, board: Board, events: Sende
             Some(Answer::Ignored) => continue,
             Some(Answer::Passphrases(candidates)) => {
                 accept_cached = false;
+                let mut refused = if candidates.is_empty() {
+                    Some("Empty passphrase".to_string())
+                } else {
+                    None
+                };
+                let mut wrong = Vec::new();
+                let mut opened_some = false;
                 for secret in candidates {
-                    if passphrase_problem(&secret).is_some() {
+                    if let Some(problem) = passphrase_problem(&secret) {
+                        refused = Some(problem);
                         continue;
                     }
                     let (tx, rx) = mpsc::channel::<Reply>();
@@ -195,13 +221,35 @@ fn serve(socket: UnixDatagram, mut request: Request, board: Board, events: Sende
                     }
                     match rx.recv() {
                         Ok(reply) if reply.remaining.is_empty() => return,
-                        Ok(_) => {}
+                        Ok(reply) if reply.opened.is_empty() => wrong = reply.rejected,
+                        Ok(_) => opened_some = true,
                         Err(_) => return,
                     }
+                }
+                if !opened_some {
+                    again = ask_again(&wrong, refused.as_deref(), &board.roots());
                 }
             }
         }
     }
+}
+
+/// The message of the request that follows a reply which opened nothing:
+/// the roots that rejected it, else why it was refused before any zfs call
+/// (`refused`, a sentence from [`passphrase_problem`]), naming the roots
+/// still asked for. `None` when neither applies.
+fn ask_again(rejected: &[String], refused: Option<&str>, roots: &[String]) -> Option<String> {
+    if !rejected.is_empty() {
+        return Some(format!(
+            "Wrong passphrase for {}; enter it again",
+            name_list(rejected)
+        ));
+    }
+    let why = refused?.trim_end().trim_end_matches('.');
+    Some(format!(
+        "{why}; enter the passphrase for {} again",
+        name_list(roots)
+    ))
 }
 
 /// Read one datagram; only root's replies count.
@@ -294,6 +342,25 @@ mod tests {
             text,
             "[Ask]\nPID=42\nSocket=/run/systemd/ask-password/sck.1\nAcceptCached=1\nEcho=0\nNotAfter=0\nId=zfs:nest/a\nMessage=Enter passphrase for nest/a\nIcon=drive-harddisk\n"
         );
+    }
+
+    #[test]
+    fn asking_again_says_why() {
+        let roots = vec!["tank/secret".to_string()];
+        assert_eq!(
+            ask_again(&roots, None, &roots).unwrap(),
+            "Wrong passphrase for tank/secret; enter it again"
+        );
+        assert_eq!(
+            ask_again(&[], Some("Empty passphrase"), &roots).unwrap(),
+            "Empty passphrase; enter the passphrase for tank/secret again"
+        );
+        let short = passphrase_problem(&Secret::from_slice(b"short")).unwrap();
+        assert_eq!(
+            ask_again(&[], Some(&short), &roots).unwrap(),
+            "That passphrase is too short (5 bytes): ZFS passphrases are at least 8 bytes; enter the passphrase for tank/secret again"
+        );
+        assert!(ask_again(&[], None, &roots).is_none());
     }
 
     #[test]

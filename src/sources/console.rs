@@ -7,10 +7,13 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use crate::secret::{MAX_LEN, passphrase_problem};
-use crate::terminal::{Console, Entry, TermError};
+use crate::terminal::{Console, DISCARDED, Entry, TermError};
 
 use super::board::{Board, name_list, prompt_text};
 use super::{Event, Reply, SourceHandle, SourceId};
+
+/// What a console shows while its passphrase is tried.
+pub const CHECKING: &str = "keygate: checking the passphrase...";
 
 /// Pause after a rejected passphrase.
 const REJECT_PAUSE: Duration = Duration::from_secs(1);
@@ -33,25 +36,43 @@ pub fn spawn(
     })
 }
 
+/// Holds the console without echo from the first prompt until the thread
+/// ends, so nothing typed there is ever shown, and then lets it go (saying
+/// so if typed-ahead input is thrown away).
 fn prompt_loop(console: Console, board: Board, events: Sender<Event>, tries: u32) {
     let id = SourceId::Console(console.name().to_string());
-    let mut wrong = 0u32;
-    let ended = |reason: String| {
-        let _ = events.send(Event::SourceEnded {
-            source: id.clone(),
-            reason,
-        });
+    let ended = match console.hold() {
+        Ok(()) => prompt_held(&console, &board, &events, tries),
+        Err(e) => Some(e.to_string()),
     };
+    if let Ok(true) = console.release() {
+        let _ = console.say(DISCARDED);
+    }
+    if let Some(reason) = ended {
+        let _ = events.send(Event::SourceEnded { source: id, reason });
+    }
+}
+
+/// Prompts until nothing is left to ask for (`None`) or prompting stops on
+/// this console (`Some(why)`).
+fn prompt_held(
+    console: &Console,
+    board: &Board,
+    events: &Sender<Event>,
+    tries: u32,
+) -> Option<String> {
+    let id = SourceId::Console(console.name().to_string());
+    let mut wrong = 0u32;
     loop {
         let round = board.round();
         if round.done || round.roots.is_empty() {
-            return;
+            return None;
         }
         let prompt = prompt_text(&round.roots, round.initial);
         let entry = match console.read_passphrase(&prompt, &round.cancel) {
             Ok(entry) => entry,
-            Err(TermError::HangUp(_)) => return ended("the line hung up".into()),
-            Err(e) => return ended(e.to_string()),
+            Err(TermError::HangUp(_)) => return Some("the line hung up".into()),
+            Err(e) => return Some(e.to_string()),
         };
         let secret = match entry {
             Entry::Passphrase(secret) => secret,
@@ -67,9 +88,11 @@ fn prompt_loop(console: Console, board: Board, events: Sender<Event>, tries: u32
             }
             Entry::Finished => {
                 let _ = console.say("keygate: no longer prompting on this console.");
-                return ended("Ctrl-D: prompting stopped there".into());
+                return Some("Ctrl-D: prompting stopped there".into());
             }
-            Entry::Cancelled => continue,
+            Entry::Cancelled if round.cancel.is_cancelled() => continue,
+            // The terminals were restored for good: the process is going away.
+            Entry::Cancelled => return None,
         };
         if let Some(problem) = passphrase_problem(&secret) {
             drop(secret);
@@ -83,16 +106,17 @@ fn prompt_loop(console: Console, board: Board, events: Sender<Event>, tries: u32
             reply: reply_tx,
         });
         if sent.is_err() {
-            return;
+            return None;
         }
+        let _ = console.say(CHECKING);
         let Ok(reply) = reply_rx.recv() else {
-            return;
+            return None;
         };
         for line in describe(&reply) {
             let _ = console.say(&line);
         }
         if reply.remaining.is_empty() {
-            return;
+            return None;
         }
         if reply.opened.is_empty() && !reply.rejected.is_empty() {
             wrong += 1;
@@ -100,7 +124,7 @@ fn prompt_loop(console: Console, board: Board, events: Sender<Event>, tries: u32
                 let _ = console.say(&format!(
                     "keygate: {wrong} wrong passphrases; no longer prompting here. Load the keys with 'zfs load-key' to continue the boot."
                 ));
-                return ended(format!("{wrong} wrong passphrases"));
+                return Some(format!("{wrong} wrong passphrases"));
             }
             thread::sleep(REJECT_PAUSE);
         }

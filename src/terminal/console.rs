@@ -2,6 +2,7 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -19,8 +20,9 @@ use crate::secret::Secret;
 /// before it is reported as an error.
 const WRITE_STALL: Duration = Duration::from_secs(30);
 
-/// Size of the locked buffer each `read(2)` goes into.
-const READ_CHUNK: usize = 256;
+/// Size of the locked buffer each `read(2)` goes into: input is read one
+/// byte at a time (see `prompt_loop`).
+const READ_CHUNK: usize = 1;
 
 /// One opened terminal (a VGA console, a serial line, a pty).
 ///
@@ -31,6 +33,37 @@ const READ_CHUNK: usize = 256;
 pub struct Console {
     fd: OwnedFd,
     name: String,
+    /// Raw mode kept between prompts (see [`Console::hold`]).
+    held: Mutex<Held>,
+}
+
+/// The state of a [`Console::hold`].
+#[derive(Debug, Default)]
+struct Held {
+    guard: Option<RawGuard>,
+    /// Whether input queued when the next prompt starts is its entry (the
+    /// last prompt ended with Enter or Ctrl-C) rather than stale.
+    keep_queued: bool,
+    /// Whether a prompt has been shown during this hold.
+    prompted: bool,
+    /// Whether the last entry ended with CR: an LF right after it belongs
+    /// to the same Enter (CR LF) and is skipped, not an empty entry.
+    after_cr: bool,
+}
+
+/// What the next prompt says when it discarded input queued since the last
+/// entry (see [`Console::hold`]).
+pub const DISCARDED: &str = "keygate: input typed since the last entry was discarded.";
+
+/// What a prompt does with input queued when it starts.
+#[derive(Clone, Copy)]
+enum Queued {
+    /// It is the entry (typed ahead while held).
+    Keep,
+    /// Stale: discard it.
+    Discard,
+    /// Stale: discard it and print [`DISCARDED`] if there was any.
+    DiscardAndSay,
 }
 
 /// Result of a write that a `Cancel` may cut short.
@@ -77,7 +110,11 @@ impl Console {
         let flags = OFlag::from_bits_retain(flags) | OFlag::O_NONBLOCK;
         nix::fcntl::fcntl(&fd, FcntlArg::F_SETFL(flags))
             .map_err(|e| TermError::io(&name, "make it non-blocking", e))?;
-        Ok(Console { fd, name })
+        Ok(Console {
+            fd,
+            name,
+            held: Mutex::new(Held::default()),
+        })
     }
 
     /// The name given at open (the device path).
@@ -94,12 +131,89 @@ impl Console {
         self.write_all(&bytes, None).map(|_| ())
     }
 
+    /// Puts the console into raw mode without echo now and keeps it there,
+    /// across prompts and the time between them, until [`Console::release`]
+    /// (or drop, or [`super::restore_all`]). Nothing typed while held is
+    /// echoed, whether or not a prompt is showing.
+    ///
+    /// While held, what is typed between prompts (while the last entry is
+    /// checked, during a pause after it) stays queued, unseen, and is the
+    /// entry of the next prompt, as if typed there. Input queued when the
+    /// first prompt appears, or when a prompt follows one that did not end
+    /// with Enter or Ctrl-C (it was cancelled, the process was stopped), is
+    /// discarded instead, and from the second prompt on the prompt says so
+    /// first with [`DISCARDED`].
+    ///
+    /// Holding an already held console does nothing. After
+    /// [`super::restore_all`] it does nothing either: the process is going
+    /// away, and prompts return [`Entry::Cancelled`].
+    pub fn hold(&self) -> Result<(), TermError> {
+        let mut held = self.held();
+        if held.guard.is_some() {
+            return Ok(());
+        }
+        match RawGuard::enter(self.fd.as_fd()) {
+            Ok(Enter::Raw(guard)) => {
+                *held = Held {
+                    guard: Some(guard),
+                    ..Held::default()
+                };
+                Ok(())
+            }
+            Ok(Enter::Closed) => Ok(()),
+            Ok(Enter::Busy) => Err(TermError::Busy(self.name.clone())),
+            Err(e) => Err(self.fail("turn off echo", e)),
+        }
+    }
+
+    /// Ends a [`Console::hold`]: discards input still queued (it was never
+    /// echoed and is never used) and puts back the exact settings saved when
+    /// the hold began. Returns whether any input was discarded, so the
+    /// caller can say so. Without a hold it does nothing.
+    pub fn release(&self) -> Result<bool, TermError> {
+        let (guard, after_cr) = {
+            let mut held = self.held();
+            (held.guard.take(), held.after_cr)
+        };
+        let Some(guard) = guard else {
+            return Ok(false);
+        };
+        let mut discarded = self.input_queued();
+        if discarded && after_cr {
+            // The LF of the last entry's CR LF is not input of its own.
+            let mut byte = Secret::with_capacity(READ_CHUNK);
+            let read = byte.append_with(|buf| nix::unistd::read(&self.fd, &mut buf[..1]));
+            discarded = !matches!(read, Ok(1)) || byte.expose() != b"\n" || self.input_queued();
+        }
+        let flushed = self.flush_input();
+        let restored = guard.release();
+        flushed?;
+        restored.map_err(|e| self.fail("restore the terminal settings", e))?;
+        Ok(discarded)
+    }
+
+    fn held(&self) -> MutexGuard<'_, Held> {
+        // The state stays consistent if a holder panicked.
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether input is waiting to be read.
+    fn input_queued(&self) -> bool {
+        let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+        matches!(nix::poll::poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+            && fds[0]
+                .revents()
+                .is_some_and(|r| r.contains(PollFlags::POLLIN))
+    }
+
     /// Prompts for one passphrase.
     ///
     /// Saves the terminal settings, switches to raw mode without echo,
     /// discards input that was already pending, writes `prompt` (as is: no
     /// newline is added), and edits a line (see [`Entry`] for the keys). The
     /// saved settings are put back exactly before it returns, on every path.
+    /// On a held console (see [`Console::hold`]) raw mode stays on when it
+    /// returns, and input typed ahead is the entry.
     ///
     /// Returns [`Entry::Cancelled`] when `cancel` fires (after printing its
     /// message, if any, on a line of its own) and when
@@ -109,18 +223,43 @@ impl Console {
         if cancel.is_cancelled() {
             return Ok(Entry::Cancelled);
         }
-        let guard = match RawGuard::enter(self.fd.as_fd()) {
-            Ok(Enter::Raw(guard)) => guard,
-            Ok(Enter::Closed) => return Ok(Entry::Cancelled),
-            Ok(Enter::Busy) => return Err(TermError::Busy(self.name.clone())),
-            Err(e) => return Err(self.fail("turn off echo", e)),
-        };
-        let outcome = self.prompt_loop(prompt, cancel, &guard);
-        let restored = guard.release();
-        let outcome = match (outcome, restored) {
-            (Err(e), _) => return Err(e),
-            (Ok(_), Err(e)) => return Err(self.fail("restore the terminal settings", e)),
-            (Ok(outcome), Ok(())) => outcome,
+        let mut lock = self.held();
+        let held = &mut *lock;
+        let outcome = if let Some(guard) = &held.guard {
+            if guard.is_released() {
+                return Ok(Entry::Cancelled);
+            }
+            let queued = if held.keep_queued {
+                Queued::Keep
+            } else if held.prompted {
+                Queued::DiscardAndSay
+            } else {
+                Queued::Discard
+            };
+            held.prompted = true;
+            let outcome = self.prompt_loop(prompt, cancel, guard, queued, &mut held.after_cr);
+            held.keep_queued = matches!(
+                outcome,
+                Ok(Outcome::Entry(
+                    Entry::Passphrase(_) | Entry::TooLong | Entry::Interrupted
+                ))
+            );
+            outcome?
+        } else {
+            drop(lock);
+            let guard = match RawGuard::enter(self.fd.as_fd()) {
+                Ok(Enter::Raw(guard)) => guard,
+                Ok(Enter::Closed) => return Ok(Entry::Cancelled),
+                Ok(Enter::Busy) => return Err(TermError::Busy(self.name.clone())),
+                Err(e) => return Err(self.fail("turn off echo", e)),
+            };
+            let outcome = self.prompt_loop(prompt, cancel, &guard, Queued::Discard, &mut false);
+            let restored = guard.release();
+            match (outcome, restored) {
+                (Err(e), _) => return Err(e),
+                (Ok(_), Err(e)) => return Err(self.fail("restore the terminal settings", e)),
+                (Ok(outcome), Ok(())) => outcome,
+            }
         };
         match outcome {
             Outcome::Entry(entry) => Ok(entry),
@@ -142,10 +281,26 @@ impl Console {
         prompt: &str,
         cancel: &Cancel,
         guard: &RawGuard,
+        queued: Queued,
+        after_cr: &mut bool,
     ) -> Result<Outcome, TermError> {
+        // A leading LF is the rest of the last entry's CR LF only when it
+        // was typed ahead; anything discarded takes it along.
+        let mut skip_lf = matches!(queued, Queued::Keep) && *after_cr;
+        *after_cr = false;
         // Discard what was typed before the prompt shows, not after: on a
         // slow line the prompt may take a while to appear.
-        self.flush_input()?;
+        match queued {
+            Queued::Keep => {}
+            Queued::Discard => self.flush_input()?,
+            Queued::DiscardAndSay => {
+                let discarded = self.input_queued();
+                self.flush_input()?;
+                if discarded {
+                    self.say(DISCARDED)?;
+                }
+            }
+        }
         let prompt = crlf(prompt);
         if let Written::Cancelled = self.write_all(&prompt, Some(cancel))? {
             return Ok(Outcome::Cancelled);
@@ -191,30 +346,34 @@ impl Console {
                 continue;
             }
             // Read even on POLLHUP: data typed before the hang-up comes first.
-            chunk.clear();
-            match chunk.append_with(|buf| nix::unistd::read(&self.fd, buf)) {
-                Ok(0) | Err(Errno::EIO) => return Err(TermError::HangUp(self.name.clone())),
-                Ok(_) => {
-                    let mut end = None;
-                    for &byte in chunk.expose() {
-                        end = editor.feed(byte);
-                        if end.is_some() {
-                            break;
+            // One byte at a time, so that what follows Enter stays queued in
+            // the terminal for the next prompt (or to be discarded there).
+            loop {
+                chunk.clear();
+                match chunk.append_with(|buf| nix::unistd::read(&self.fd, &mut buf[..1])) {
+                    Ok(0) | Err(Errno::EIO) => return Err(TermError::HangUp(self.name.clone())),
+                    Ok(_) => {
+                        let byte = chunk.expose().first().copied();
+                        chunk.clear();
+                        if std::mem::take(&mut skip_lf) && byte == Some(b'\n') {
+                            continue;
+                        }
+                        let end = byte.and_then(|b| editor.feed(b));
+                        if let Some(end) = end {
+                            *after_cr = byte == Some(b'\r');
+                            // Move to a new line; the entry counts even if this fails.
+                            let _ = self.write_all(b"\r\n", Some(cancel));
+                            return Ok(Outcome::Entry(editor.finish(end)));
                         }
                     }
-                    chunk.clear();
-                    if let Some(end) = end {
-                        // Move to a new line; the entry counts even if this fails.
-                        let _ = self.write_all(b"\r\n", Some(cancel));
-                        return Ok(Outcome::Entry(editor.finish(end)));
+                    Err(Errno::EAGAIN) | Err(Errno::EINTR) => {
+                        if tty.intersects(PollFlags::POLLHUP | PollFlags::POLLERR) {
+                            return Err(TermError::HangUp(self.name.clone()));
+                        }
+                        break;
                     }
+                    Err(e) => return Err(self.fail("read from the console", e)),
                 }
-                Err(Errno::EAGAIN) | Err(Errno::EINTR) => {
-                    if tty.intersects(PollFlags::POLLHUP | PollFlags::POLLERR) {
-                        return Err(TermError::HangUp(self.name.clone()));
-                    }
-                }
-                Err(e) => return Err(self.fail("read from the console", e)),
             }
         }
     }
@@ -283,6 +442,13 @@ impl Console {
             Errno::ENOTTY => TermError::NotATerminal(self.name.clone()),
             e => TermError::io(&self.name, what, e),
         }
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        // Errors cannot be reported from here; `release` reports them.
+        let _ = self.release();
     }
 }
 

@@ -26,7 +26,9 @@
 //! entry ([`Entry::Interrupted`]); Ctrl-D on an empty line stops prompting on
 //! this console ([`Entry::Finished`]) and is ignored otherwise. Every other
 //! byte (escape sequences, bytes that are not UTF-8) is part of the
-//! passphrase unchanged. Input pending when the prompt appears is discarded.
+//! passphrase unchanged. Input pending when the prompt appears is discarded,
+//! except on a held console ([`Console::hold`]), where what was typed after
+//! the last entry is the next one.
 //! An entry longer than [`crate::secret::Secret::CAPACITY`] bytes is
 //! [`Entry::TooLong`]; its bytes are wiped as soon as it overflows and the
 //! rest of the line is only counted, so memory stays bounded. Length rules
@@ -38,7 +40,8 @@
 //! ISTRIP` (and `IUCLC`), sets `VMIN` 1 / `VTIME` 0, and leaves output and
 //! line (baud, parity, flow control) settings alone. The complete termios it
 //! replaced is kept in a process-wide registry and set back, exactly, when
-//! `read_passphrase` returns for any reason, when [`restore_all`] runs (from
+//! `read_passphrase` returns for any reason (on a held console: when
+//! [`Console::release`] runs or the console is dropped), when [`restore_all`] runs (from
 //! any thread; final: prompting stops for good), and around stop/continue
 //! signals (see [`crate::signals`]). After a hang-up the terminal is gone and
 //! nothing can be restored; that is reported as [`TermError::HangUp`].
@@ -50,7 +53,7 @@ mod error;
 mod raw;
 
 pub use cancel::Cancel;
-pub use console::Console;
+pub use console::{Console, DISCARDED};
 pub use error::TermError;
 pub use raw::restore_all;
 pub(crate) use raw::{resume_all, suspend_all};

@@ -113,6 +113,7 @@ pub(crate) enum Wake {
 }
 
 /// Registration of one terminal in raw mode; restores it when dropped.
+#[derive(Debug)]
 pub(crate) struct RawGuard {
     id: u64,
     wake: OwnedFd,
@@ -193,6 +194,15 @@ impl RawGuard {
         }
     }
 
+    /// Whether [`restore_all`] has restored this terminal for good.
+    pub(crate) fn is_released(&self) -> bool {
+        let reg = registry();
+        reg.slots
+            .iter()
+            .find(|s| s.id == self.id)
+            .is_none_or(|s| s.state == State::Released)
+    }
+
     /// Restores the saved settings (if still raw) and unregisters.
     pub(crate) fn release(mut self) -> nix::Result<()> {
         self.done = true;
@@ -232,13 +242,19 @@ fn wake(slot: &Slot) {
 /// Restores every terminal that keygate put into raw mode to the exact
 /// settings it had, from any thread, and stops all prompting for the rest of
 /// the life of the process: prompts in progress return `Entry::Cancelled`,
-/// later ones return it at once. Call it on the way out (the signal thread
+/// later ones return it at once. Input still queued on those terminals
+/// (typed ahead, never echoed) is discarded first, so no one who reads the
+/// line later receives it. Call it on the way out (the signal thread
 /// and [`crate::signals::terminate_by`] do). Errors (e.g. a terminal that
 /// hung up) are ignored: there is nothing better to do on the way out.
 pub fn restore_all() {
     let mut reg = registry();
     reg.closed = true;
     for slot in &mut reg.slots {
+        if slot.state == State::Raw {
+            // Typed-ahead input is nobody's once keygate lets go.
+            let _ = termios::tcflush(&slot.fd, FlushArg::TCIFLUSH);
+        }
         put_back(slot);
         slot.state = State::Released;
         wake(slot);
