@@ -11,7 +11,7 @@ scenario_setup() {
 }
 """
 
-REJECTED = r"(?i)[^\n]*(wrong|incorrect|invalid|bad|not accepted|rejected|failed|try again)[^\n]*"
+REJECTED = r"keygate: wrong passphrase for nest/a\."
 
 
 def run(t):
