@@ -15,10 +15,7 @@
 //! Each test binary uses a subset, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
-#[path = "../support/zfs-sim/escape.rs"]
-pub mod escape;
-#[path = "../support/zfs-sim/state.rs"]
-pub mod state;
+pub use zfs_sim::{escape, state};
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
@@ -33,6 +30,23 @@ use nix::fcntl::{Flock, FlockArg};
 
 use state::{Crypt, Dataset, KeyFormat, State};
 
+/// Whether this run is a CI run (`CI=true`), where no test may skip.
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| v == "true")
+}
+
+/// Skips the calling test (it should `return` right after): prints
+/// `skipped: WHY` on a developer's machine, fails the test under `CI=true`,
+/// where a missing dependency must turn the run red.
+#[track_caller]
+pub fn skip(why: &str) {
+    assert!(
+        !in_ci(),
+        "CI=true, so this test may not be skipped: {why} (.ci/install-deps provides it)"
+    );
+    eprintln!("skipped: {why}");
+}
+
 /// A generous default for one child process.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -41,9 +55,17 @@ pub fn keygate_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_keygate"))
 }
 
-/// The simulator binary.
+/// The simulator binary: the workspace member `zfs-sim`, built into the
+/// same target directory as keygate by `cargo test` at the top.
 pub fn zfs_sim_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_zfs-sim"))
+    let bin = keygate_bin().with_file_name("zfs-sim");
+    assert!(
+        bin.is_file(),
+        "the zfs simulator {} is missing: run the whole `cargo test --locked`, \
+         or `cargo build --locked -p zfs-sim` before `cargo test --test NAME`",
+        bin.display()
+    );
+    bin
 }
 
 /// A fault for one subcommand of the simulator (see `tests/support/zfs-sim/main.rs`).
