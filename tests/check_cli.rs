@@ -4,10 +4,9 @@
 mod common;
 mod kit;
 
-use common::SpawnGuarded;
 use std::time::Duration;
 
-use common::{Fault, Sim, TIMEOUT, run_with_timeout};
+use common::{Fault, Sim, SpawnGuarded, TIMEOUT, run_with_timeout};
 use kit::{keygate, stderr_of, stdout_of};
 
 const PASS: &[u8] = b"hunter2hunter2";
