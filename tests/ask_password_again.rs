@@ -8,22 +8,16 @@ mod kit;
 
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
+use common::{ChildGuard, SpawnGuarded};
 use common::{Sim, TIMEOUT};
 use kit::{NotifySocket, Pty, eventually, finish, host_root, keygate, on_terminal, signal, stop};
 
 const PASS: &[u8] = b"rightpass1";
-
-fn tank() -> Sim {
-    let sim = Sim::new();
-    sim.pool("tank");
-    sim.encrypted_root("tank/secret", PASS);
-    sim
-}
 
 fn ask_dir(sim: &Sim) -> PathBuf {
     host_root(sim).join("run/systemd/ask-password")
@@ -70,41 +64,41 @@ fn reply(ask: &str, bytes: &[u8]) {
 
 /// A gate under systemd (NOTIFY_SOCKET set): ask-password on, no console
 /// prompted directly.
-fn spawn_gate(sim: &Sim, notify: &NotifySocket, extra: &[&str]) -> Child {
+fn spawn_gate(sim: &Sim, notify: &NotifySocket, extra: &[&str]) -> ChildGuard {
     let mut args = vec!["gate", "--poll-interval", "1h"];
     args.extend_from_slice(extra);
     let mut cmd = keygate(sim, &args);
     cmd.env("NOTIFY_SOCKET", notify.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    cmd.spawn().unwrap()
+    cmd.spawn_guarded()
 }
 
 #[test]
 fn each_failed_reply_is_named_in_the_next_request() {
-    let sim = tank();
+    let sim = Sim::locked_root(PASS);
     let notify = NotifySocket::new();
     let gate = spawn_gate(&sim, &notify, &[]);
     let dir = ask_dir(&sim);
     let (name, ask) = next_ask(&dir, None);
-    assert_eq!(field(&ask, "Message"), "Enter passphrase for tank/secret");
+    assert_eq!(field(&ask, "Message"), "Enter passphrase for nest/a");
     let mut last = name;
     for (answer, message) in [
         (
             &b"+wrongpass1"[..],
-            "Wrong passphrase for tank/secret; enter it again",
+            "Wrong passphrase for nest/a; enter it again",
         ),
         (
             b"+short",
-            "That passphrase is too short (5 bytes): ZFS passphrases are at least 8 bytes; enter the passphrase for tank/secret again",
+            "That passphrase is too short (5 bytes): ZFS passphrases are at least 8 bytes; enter the passphrase for nest/a again",
         ),
         (
             b"+two\nlines-of-it",
-            "That passphrase contains a newline (after byte 3): ZFS reads only the first line of a passphrase, so it cannot be tried; enter the passphrase for tank/secret again",
+            "That passphrase contains a newline (after byte 3): ZFS reads only the first line of a passphrase, so it cannot be tried; enter the passphrase for nest/a again",
         ),
         (
             b"+",
-            "Empty passphrase; enter the passphrase for tank/secret again",
+            "Empty passphrase; enter the passphrase for nest/a again",
         ),
     ] {
         let (_, ask) = asks(&dir)
@@ -123,8 +117,7 @@ fn each_failed_reply_is_named_in_the_next_request() {
     assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
     assert_eq!(sim.count_calls("load-key"), 2, "refused replies ran no zfs");
     assert!(
-        kit::stderr_of(&out)
-            .contains("wrong passphrase from a systemd password agent for tank/secret"),
+        kit::stderr_of(&out).contains("wrong passphrase from a systemd password agent for nest/a"),
         "{}",
         common::show(&out)
     );
@@ -147,7 +140,7 @@ fn real_tty_agent_shows_the_wrong_passphrase() {
         eprintln!("skipped: cannot create a mount namespace here");
         return;
     }
-    let sim = tank();
+    let sim = Sim::locked_root(PASS);
     let notify = NotifySocket::new();
     let gate = spawn_gate(&sim, &notify, &[]);
     let dir = ask_dir(&sim);
@@ -159,10 +152,10 @@ fn real_tty_agent_shows_the_wrong_passphrase() {
     );
     let mut cmd = Command::new("unshare");
     cmd.args(["--mount", "--propagation", "private", "sh", "-c", &script]);
-    let agent_child = on_terminal(cmd, &tty).spawn().unwrap();
-    tty.expect("Enter passphrase for tank/secret");
+    let agent_child = on_terminal(cmd, &tty).spawn_guarded();
+    tty.expect("Enter passphrase for nest/a");
     tty.type_bytes(b"wrongpass1\r");
-    tty.expect("Wrong passphrase for tank/secret; enter it again");
+    tty.expect("Wrong passphrase for nest/a; enter it again");
     tty.type_bytes(b"tiny\r");
     tty.expect("That passphrase is too short (4 bytes)");
     tty.type_bytes(b"rightpass1\r");
@@ -176,7 +169,7 @@ fn real_tty_agent_shows_the_wrong_passphrase() {
         common::show(&out),
         tty.output()
     );
-    assert_eq!(sim.keystatus("tank/secret"), "available");
+    assert_eq!(sim.keystatus("nest/a"), "available");
     let screen = tty.output();
     assert!(!screen.contains("wrongpass1"), "{screen}");
     assert!(!screen.contains("rightpass1"), "{screen}");
@@ -184,7 +177,7 @@ fn real_tty_agent_shows_the_wrong_passphrase() {
 
 #[test]
 fn wait_mode_publishes_a_request_when_asked_to() {
-    let sim = tank();
+    let sim = Sim::locked_root(PASS);
     // No service manager: only the explicit flag turns the agents on.
     let gate = keygate(
         &sim,
@@ -199,15 +192,14 @@ fn wait_mode_publishes_a_request_when_asked_to() {
     )
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    .spawn_guarded();
     let dir = ask_dir(&sim);
     let (_, ask) = next_ask(&dir, None);
-    assert_eq!(field(&ask, "Message"), "Enter passphrase for tank/secret");
+    assert_eq!(field(&ask, "Message"), "Enter passphrase for nest/a");
     reply(&ask, b"+rightpass1");
     let out = finish(gate, TIMEOUT);
     assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
-    assert_eq!(sim.keystatus("tank/secret"), "available");
+    assert_eq!(sim.keystatus("nest/a"), "available");
     let err = kit::stderr_of(&out);
     assert!(
         err.contains("zfs load-key"),
@@ -217,7 +209,7 @@ fn wait_mode_publishes_a_request_when_asked_to() {
 
 #[test]
 fn wait_mode_publishes_nothing_by_default() {
-    let sim = tank();
+    let sim = Sim::locked_root(PASS);
     let notify = NotifySocket::new();
     let gate = spawn_gate(&sim, &notify, &["--mode", "wait"]);
     let socket = kit::default_socket(&sim);

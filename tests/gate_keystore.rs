@@ -6,9 +6,9 @@ mod common;
 mod kit;
 
 use std::fs;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 
-use common::{Sim, TIMEOUT};
+use common::{ChildGuard, Sim, SpawnGuarded, TIMEOUT};
 use kit::{Pty, finish, keygate, stderr_of};
 
 const KEYSTORE_PASS: &[u8] = b"keystore-passphrase";
@@ -47,7 +47,7 @@ impl World {
             .set_keylocation(name, &format!("file://{mp}/{file}"));
     }
 
-    fn gate(&self, tty: &Pty, extra: &[&str]) -> Child {
+    fn gate(&self, tty: &Pty, extra: &[&str]) -> ChildGuard {
         let mut args = vec![
             "--zfs",
             &self.zfs,
@@ -61,8 +61,7 @@ impl World {
         keygate(&self.sim, &args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
+            .spawn_guarded()
     }
 }
 
