@@ -43,7 +43,11 @@ fn generate(dir: &std::path::Path) -> std::io::Result<()> {
         // clap keeps names as &'static str; this program runs once and exits.
         let name: &'static str = Box::leak(format!("keygate-{}", sub.get_name()).into_boxed_str());
         // Every page shows the package version in its title, as keygate.8 does.
-        let page = sub.clone().name(name).bin_name(name).version(env!("CARGO_PKG_VERSION"));
+        let page = sub
+            .clone()
+            .name(name)
+            .bin_name(name)
+            .version(env!("CARGO_PKG_VERSION"));
         write_page(&man, page)?;
     }
 
