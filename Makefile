@@ -128,3 +128,51 @@ uninstall:
 	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/keygate.service
 	rm -f $(DESTDIR)$(SMFMANIFESTDIR)/keygate.xml
 	rm -f $(DESTDIR)$(INITDDIR)/keygate $(DESTDIR)$(CONFDDIR)/keygate
+
+# ---- Debian package (debian/; README, "Debian package")
+#
+#   make deb       $(DEB_DIR)/keygate_VERSION_ARCH.deb, a test build: debian/changelog
+#                  says UNRELEASED and CHANGELOG.md is left alone
+#   make release   the same for a release (also spelled `make deb RELEASE=1`):
+#                  first CHANGELOG.md's "Unreleased" section becomes "VERSION - DATE"
+#                  (refused when VERSION already has a section); review and commit it
+#
+# The version is Cargo.toml's: debian/gen-changelog writes debian/changelog from
+# it, so the package, `keygate --version` and the man pages agree. Built with
+# debhelper (dpkg-buildpackage) rather than cargo-deb: debhelper comes from
+# apt on a fresh Debian machine while cargo-deb would be compiled on each one,
+# and debhelper's deb-systemd-helper snippets are what Debian packages use.
+DEB_DIR ?= $(CARGO_TARGET_DIR)/deb
+DEB_SUITE ?= bookworm
+
+.PHONY: deb release
+
+deb:
+	debian/gen-changelog $(if $(RELEASE),$(DEB_SUITE),UNRELEASED) > debian/changelog
+	$(if $(RELEASE),debian/release-changelog "$$(dpkg-parsechangelog -S Version)" CHANGELOG.md)
+	mkdir -p $(DEB_DIR)
+	out=$(abspath $(DEB_DIR)); \
+	name=keygate_$$(dpkg-parsechangelog -S Version)_$$(dpkg-architecture -qDEB_HOST_ARCH); \
+	DEB_OUTDIR=$$out dpkg-buildpackage -b -us -uc \
+		--buildinfo-option=-u$$out --changes-option=-u$$out \
+		--buildinfo-file=$$out/$$name.buildinfo --changes-file=$$out/$$name.changes && \
+	debian/rules clean && \
+	echo "built $$out/$$name.deb"
+
+release:
+	$(MAKE) deb RELEASE=1
+
+# ---- Demo: a real machine held by keygate, in this terminal (root; qemu)
+#
+#   make demo        boots the VM tier's guest with an encrypted dataset; this
+#                    terminal is its LOM line: type the passphrase it prints
+#   make demo-shell  in a second terminal: the guest's root shell
+#
+# Both leave with Ctrl-]; see tests/vm/README.md, "make demo".
+.PHONY: demo demo-shell
+
+demo:
+	tests/vm/run demo
+
+demo-shell:
+	tests/vm/demo.py shell --rundir $${KEYGATE_VM_DEMO_DIR:-$(abspath $(CARGO_TARGET_DIR))/vm-demo}

@@ -42,7 +42,13 @@ fn generate(dir: &std::path::Path) -> std::io::Result<()> {
     for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
         // clap keeps names as &'static str; this program runs once and exits.
         let name: &'static str = Box::leak(format!("keygate-{}", sub.get_name()).into_boxed_str());
-        write_page(&man, sub.clone().name(name).bin_name(name))?;
+        // Every page shows the package version in its title, as keygate.8 does.
+        let page = sub
+            .clone()
+            .name(name)
+            .bin_name(name)
+            .version(env!("CARGO_PKG_VERSION"));
+        write_page(&man, page)?;
     }
 
     for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {

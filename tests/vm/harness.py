@@ -365,6 +365,7 @@ class Config:
     def __init__(self, args: argparse.Namespace):
         self.image_dir = Path(args.image)
         self.stage = Path(args.stage)
+        self.deb = Path(args.deb) if args.deb else None
         self.results = Path(args.results)
         self.accel = args.accel
         self.accel_args = (["-accel", "kvm", "-cpu", "host"] if args.accel == "kvm"
@@ -531,13 +532,27 @@ class Test:
         self.check(rc == 0, "keygate became ready before zfs-mount.service started")
 
 
+def install_method(cfg: Config, module) -> str:
+    """How the install boot installs keygate: "deb", the Debian package with
+    `apt-get install ./keygate.deb` (what users install; the default when
+    the harness has one), or "make", the `make install` staging tree
+    (scenarios with INSTALL = "make")."""
+    if getattr(module, "INSTALL", "deb") == "make" or cfg.deb is None:
+        return "make"
+    return "deb"
+
+
 def make_payload(cfg: Config, module, rundir: Path) -> Path:
-    """The per-run payload disk: the make-install staging tree, the install
-    stage script and the scenario's setup, as an ext4 image (mkfs.ext4 -d)."""
+    """The per-run payload disk: keygate (the .deb or the make-install staging
+    tree, see install_method), the install stage script and the scenario's
+    setup, as an ext4 image (mkfs.ext4 -d)."""
     d = rundir / "payload"
     shutil.rmtree(d, ignore_errors=True)
     d.mkdir()
-    shutil.copytree(cfg.stage, d / "stage", symlinks=True)
+    if install_method(cfg, module) == "deb":
+        shutil.copy(cfg.deb, d / "keygate.deb")
+    else:
+        shutil.copytree(cfg.stage, d / "stage", symlinks=True)
     for f in ("stage-install.sh", "lib.sh", "probe.sh"):
         shutil.copy(PAYLOAD_DIR / f, d / f)
     shutil.copy(VM_DIR / "probe-commands.txt", d / "probe-commands.txt")
@@ -665,6 +680,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--image", required=True, help="directory with disk.qcow2, vmlinuz, initrd.img")
     ap.add_argument("--stage", required=True, help="keygate `make install DESTDIR=` tree")
+    ap.add_argument("--deb", help="keygate .deb (`make deb`), installed unless a scenario says INSTALL = \"make\"")
     ap.add_argument("--results", required=True)
     ap.add_argument("--accel", choices=["kvm", "tcg"], default="tcg")
     ap.add_argument("--list", action="store_true")

@@ -11,7 +11,13 @@ have_host_deps() {
         command -v mkfs.ext4 >/dev/null &&
         command -v python3 >/dev/null &&
         command -v make >/dev/null &&
+        have_deb_tools &&
         qemu_is_backports
+}
+
+# have_deb_tools: what `make deb` needs for the package the guest installs.
+have_deb_tools() {
+    command -v dpkg-buildpackage >/dev/null && command -v dh >/dev/null
 }
 
 # qemu_is_backports: bookworm's qemu-system 7.2 conflicts with qemu-utils 10.
@@ -41,13 +47,13 @@ ensure_host_deps() {
     if have_host_deps; then
         return 0
     fi
-    [[ $(id -u) == 0 ]] || die "host packages missing and not root; install qemu-system-x86 (bookworm-backports), qemu-utils, debootstrap, e2fsprogs, python3, make"
+    [[ $(id -u) == 0 ]] || die "host packages missing and not root; install qemu-system-x86 (bookworm-backports), qemu-utils, debootstrap, e2fsprogs, python3, make, dpkg-dev, debhelper"
     log "installing host packages (apt-get)"
     add_backports_source
     apt_update_once
     export DEBIAN_FRONTEND=noninteractive
     apt-get install -y -qq -o Dpkg::Use-Pty=0 \
-        debootstrap e2fsprogs python3 make ca-certificates >/dev/null
+        debootstrap e2fsprogs python3 make ca-certificates dpkg-dev debhelper >/dev/null
     apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends -t bookworm-backports \
         qemu-system-x86 qemu-utils >/dev/null
     have_host_deps || die "host packages still missing after apt-get install"

@@ -1,12 +1,36 @@
 #!/bin/bash
-# keygate VM tier, install boot: install keygate from the staging tree the
-# host built with `make install DESTDIR=...`, enable it as a user would, create
-# the pool on the fresh disks, run the scenario's setup, power off.
+# keygate VM tier, install boot: install keygate from the Debian package the
+# host built with `make deb` (or, for INSTALL = "make" scenarios, from the
+# staging tree of `make install DESTDIR=...`), enable it as a user would,
+# create the pool on the fresh disks, run the scenario's setup, power off.
 set -euo pipefail
 P=/kgvm/payload
 say() { echo "kgvm-install: $*"; }
 
+# install_deb: the Debian package, as a user installs it. The guest has no
+# network; the package's dependencies are already installed, so apt-get
+# installs the local file offline. Its postinst enables keygate.service
+# (deb-systemd-helper) and must not start it; `systemctl enable`, as the
+# README says to run, must then work too (no init.d script in the way).
+install_deb() {
+    say "installing keygate with apt-get install ./keygate.deb"
+    cp "$P/keygate.deb" /tmp/keygate.deb
+    DEBIAN_FRONTEND=noninteractive apt-get install -y /tmp/keygate.deb
+    rm -f /tmp/keygate.deb
+    say "package: $(dpkg-query -W -f '${Package} ${Version} ${db:Status-Abbrev}' keygate)"
+    [[ $(systemctl is-enabled keygate.service) == enabled ]] || { say "error: the package did not enable keygate.service"; exit 1; }
+    state=$(systemctl is-active keygate.service || true)
+    [[ $state == inactive ]] || { say "error: installing the package started keygate.service ($state)"; exit 1; }
+    [[ ! -e /etc/init.d/keygate ]] || { say "error: the package put a script in /etc/init.d"; exit 1; }
+    systemctl enable keygate.service
+    say "keygate.service enabled by the package, not started; systemctl enable works"
+}
+
 install_keygate() {
+    if [[ -f $P/keygate.deb ]]; then
+        install_deb
+        return 0
+    fi
     say "installing keygate from the make install staging tree"
     # --keep-directory-symlink: /lib, /sbin, /bin are symlinks on merged-/usr.
     tar -C "$P/stage" -cf - . | tar -C / -xf - --keep-directory-symlink --no-overwrite-dir

@@ -3,6 +3,10 @@ in the guest; keygate (wait mode) notices and the boot continues."""
 
 DESCRIPTION = "out-of-band zfs load-key from a shell; keygate notices; boot continues"
 
+# The one scenario that installs keygate with `make install` (the staging
+# tree) rather than the Debian package, so that path stays tested.
+INSTALL = "make"
+
 SETUP = r"""
 scenario_setup() {
     mk_root nest/a hunter2hunter2 100000
