@@ -39,15 +39,18 @@ fn generate(dir: &std::path::Path) -> std::io::Result<()> {
     cmd.build();
     // Section 8: keygate is an administration tool run by the init system.
     write_page(&man, cmd.clone())?;
+    // keygate's own version (this generator is a package of its own).
+    let version: &'static str = Box::leak(
+        cmd.get_version()
+            .unwrap_or_default()
+            .to_string()
+            .into_boxed_str(),
+    );
     for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
         // clap keeps names as &'static str; this program runs once and exits.
         let name: &'static str = Box::leak(format!("keygate-{}", sub.get_name()).into_boxed_str());
         // Every page shows the package version in its title, as keygate.8 does.
-        let page = sub
-            .clone()
-            .name(name)
-            .bin_name(name)
-            .version(env!("CARGO_PKG_VERSION"));
+        let page = sub.clone().name(name).bin_name(name).version(version);
         write_page(&man, page)?;
     }
 
