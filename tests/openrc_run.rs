@@ -207,6 +207,15 @@ fn loaded_keys_start_the_service() {
     let (start, rc) = &results[0];
     assert_eq!(*rc, 0, "start succeeds once every key is loaded:\n{start}");
     assert!(!start.contains("ERROR"), "{start}");
+    // Sourcing the script runs nothing of depend(): no dependency lines
+    // among what the person at the console reads.
+    for (out, _) in &results {
+        assert!(
+            !out.lines()
+                .any(|l| l.starts_with("after ") || l.starts_with("before ")),
+            "dependency lines printed:\n{out}"
+        );
+    }
     let (status, rc) = &results[1];
     assert_eq!(*rc, 0, "{status}");
     assert!(status.contains("status: started"), "{status}");
