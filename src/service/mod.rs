@@ -69,7 +69,10 @@ impl Manager {
                 .rc_svcname
                 .clone()
                 .unwrap_or_else(|| "keygate".to_string()),
-            held: openrc::held_services(&openrc::init_d(env.rc_service.as_deref())),
+            held: openrc::held_services(&openrc::init_d(
+                env.rc_service.as_deref(),
+                &crate::host::Host::from_process(),
+            )),
         };
         match forced {
             Some(ServiceManagerArg::Systemd) => Manager::Systemd,

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{Level, shell_quote};
+use crate::host::Host;
 
 /// Where init scripts live when `RC_SERVICE` does not say (a run by hand).
 const INIT_D: &str = "/etc/init.d";
@@ -15,13 +16,13 @@ const INIT_D: &str = "/etc/init.d";
 const HELD: [&str; 3] = ["mountall.sh", "localmount", "zfs-mount"];
 
 /// The directory of the gate's own init script: `RC_SERVICE` names it under
-/// openrc-run.
-pub fn init_d(rc_service: Option<&str>) -> PathBuf {
+/// openrc-run; else the host's /etc/init.d.
+pub fn init_d(rc_service: Option<&str>, host: &Host) -> PathBuf {
     rc_service
         .and_then(|s| Path::new(s).parent())
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new(INIT_D))
-        .to_path_buf()
+        .filter(|d| d.is_absolute())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| host.path(INIT_D))
 }
 
 /// How to start each of the held services that is installed next to the
@@ -71,16 +72,21 @@ mod tests {
 
     #[test]
     fn init_d_comes_from_rc_service() {
+        let host = Host::default();
         assert_eq!(
-            init_d(Some("/etc/init.d/keygate")),
+            init_d(Some("/etc/init.d/keygate"), &host),
             Path::new("/etc/init.d")
         );
         assert_eq!(
-            init_d(Some("/tmp/x/init.d/nest")),
+            init_d(Some("/tmp/x/init.d/nest"), &host),
             Path::new("/tmp/x/init.d")
         );
-        assert_eq!(init_d(None), Path::new("/etc/init.d"));
-        assert_eq!(init_d(Some("keygate")), Path::new("/etc/init.d"));
+        assert_eq!(init_d(None, &host), Path::new("/etc/init.d"));
+        assert_eq!(init_d(Some("keygate"), &host), Path::new("/etc/init.d"));
+        assert_eq!(
+            init_d(None, &Host::new("/tmp/root")),
+            Path::new("/tmp/root/etc/init.d")
+        );
     }
 
     #[test]
