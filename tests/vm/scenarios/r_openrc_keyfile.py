@@ -20,7 +20,7 @@ scenario_setup() {
 def run(t):
     vm = t.boot()
     t.timing("boot_to_default", t.wait_openrc_default())
-    t.check(t.out("ls /etc/runlevels/default/zfs-load-key /etc/runlevels/sysinit/zfs-mount") ==
+    t.check(t.out("ls -1 /etc/runlevels/default/zfs-load-key /etc/runlevels/sysinit/zfs-mount") ==
             "/etc/runlevels/default/zfs-load-key\n/etc/runlevels/sysinit/zfs-mount",
             "zfs-load-key is in the default runlevel, zfs-mount in sysinit")
     for name in ("ttyS0", "ttyS1"):
