@@ -34,13 +34,19 @@ impl Reporter {
         stderr_line(&self.manager.format_message(Level::Error, text));
     }
 
-    /// Write lines to stderr and to every console.
+    /// Write lines to stderr and to every console, at the manager's
+    /// announcement level.
     pub fn announce(&self, lines: &[String]) {
-        for l in lines {
-            self.info(l);
+        let level = self.manager.announce_level();
+        let lines: Vec<String> = lines
+            .iter()
+            .map(|l| self.manager.format_message(level, l))
+            .collect();
+        for l in &lines {
+            stderr_line(l);
         }
         for path in &self.consoles {
-            if let Err(e) = write_console(path, lines) {
+            if let Err(e) = write_console(path, &lines) {
                 self.warn(&format!("cannot write to console {}: {e}", path.display()));
             }
         }
@@ -89,7 +95,6 @@ fn write_console(path: &PathBuf, lines: &[String]) -> std::io::Result<()> {
         .open(path)?;
     let mut text = String::new();
     for l in lines {
-        text.push_str("keygate: ");
         text.push_str(l);
         text.push('\n');
     }

@@ -208,6 +208,15 @@ fn loaded_keys_start_the_service() {
     let (start, rc) = &results[0];
     assert_eq!(*rc, 0, "start succeeds once every key is loaded:\n{start}");
     assert!(!start.contains("ERROR"), "{start}");
+    // Sourcing the script runs nothing of depend(): no dependency lines
+    // among what the person at the console reads.
+    for (out, _) in &results {
+        assert!(
+            !out.lines()
+                .any(|l| l.starts_with("after ") || l.starts_with("before ")),
+            "dependency lines printed:\n{out}"
+        );
+    }
     let (status, rc) = &results[1];
     assert_eq!(*rc, 0, "{status}");
     assert!(status.contains("status: started"), "{status}");
@@ -233,4 +242,426 @@ fn loading_the_key_and_starting_again_lets_the_boot_go_on() {
     assert_eq!(results[2].1, 0, "second start: {}", results[2].0);
     assert_eq!(results[3].1, 0, "status: {}", results[3].0);
     assert_eq!(sim.keystatus("nest/secret"), "available");
+}
+
+// ---------------------------------------------------------------------------
+// The two layouts, booted by the real `openrc`: the script and its conf.d
+// next to stand-ins for the services of each layout, in one runlevel that
+// `openrc boot` runs inside the sandbox. Each stand-in's start() appends its
+// name to a log, and a probe in keygate's conf.d logs keygate's own start.
+//
+// OpenRC reads init scripts from /etc/init.d and /usr/local/etc/init.d and a
+// script's conf.d from `../conf.d` next to it, and runlevels from
+// /etc/runlevels. Inside the mount namespace the service directory is bound
+// over /usr/local/etc, an empty directory over /etc/init.d (the host's own
+// scripts stay out of the dependency tree), and its runlevels over
+// /etc/runlevels. The runlevel is `boot`: Gentoo's, and for Debian's layout
+// a stand-in for sysinit (`openrc sysinit` would also run OpenRC's init.sh,
+// which mounts the kernel file systems; the VM tier boots the real one).
+
+const LOCAL_ETC: &str = "/usr/local/etc";
+
+fn layouts_available() -> bool {
+    if !available() {
+        return false;
+    }
+    for dir in [LOCAL_ETC, "/etc/init.d", "/etc/runlevels"] {
+        if !Path::new(dir).is_dir() {
+            eprintln!("skipped: {dir} is missing (a mount point for the sandbox)");
+            return false;
+        }
+    }
+    true
+}
+
+/// An openrc-run stand-in: `depend()` as given, start() logs its name.
+fn openrc_stand_in(depend: &str) -> String {
+    format!(
+        "#!/sbin/openrc-run\n# Stand-in for the real service (keygate tests).\n\
+         depend()\n{{\n\t{depend}\n}}\n\
+         start()\n{{\n\techo \"${{RC_SVCNAME}}\" >>\"${{KGT_ORDER}}\"\n}}\n"
+    )
+}
+
+/// A Debian-style LSB stand-in: the header as given, `start` logs its name.
+fn lsb_stand_in(name: &str, header: &str) -> String {
+    format!(
+        "#!/bin/sh\n### BEGIN INIT INFO\n# Provides: {name}\n{header}\
+         ### END INIT INFO\n# Stand-in for the real script (keygate tests).\n\
+         case \"$1\" in\nstart) echo \"$(basename \"$0\")\" >>\"${{KGT_ORDER}}\" ;;\nesac\nexit 0\n"
+    )
+}
+
+/// The layouts' services: (name, script, runlevel or "" for none).
+type StandIns = &'static [(&'static str, fn() -> String, &'static str)];
+
+/// Gentoo and Funtoo: OpenZFS's own openrc-run scripts (their depend() as
+/// upstream writes them for a root that is not on ZFS) and openrc's
+/// localmount, all in `boot`.
+const GENTOO: StandIns = &[
+    ("fsck", || openrc_stand_in("after clock"), "boot"),
+    ("root", || openrc_stand_in("need fsck"), "boot"),
+    (
+        "localmount",
+        || openrc_stand_in("need fsck root; use lvm modules; after clock lvm modules"),
+        "boot",
+    ),
+    (
+        "zfs-import",
+        || openrc_stand_in("before swap; after sysfs udev"),
+        "boot",
+    ),
+    (
+        "zfs-load-key",
+        || openrc_stand_in("before bootmisc logger zfs-mount; after zfs-import sysfs"),
+        "boot",
+    ),
+    (
+        "zfs-mount",
+        || {
+            openrc_stand_in(
+                "after localmount; before bootmisc logger; after zfs-import sysfs; use mtab",
+            )
+        },
+        "boot",
+    ),
+];
+
+/// Debian: initscripts' LSB scripts and zfsutils-linux's (LSB as well),
+/// reduced to the header fields that order them; zfs-load-key is in
+/// `default` there, so it is in no runlevel that runs here.
+const DEBIAN: StandIns = &[
+    (
+        "checkroot.sh",
+        || lsb_stand_in("checkroot mtab", "# Default-Start: S\n"),
+        "boot",
+    ),
+    (
+        "checkfs.sh",
+        || {
+            lsb_stand_in(
+                "checkfs",
+                "# Required-Start: checkroot\n# Default-Start: S\n",
+            )
+        },
+        "boot",
+    ),
+    (
+        "mountall.sh",
+        || {
+            lsb_stand_in(
+                "mountall",
+                "# Required-Start: checkfs\n# Default-Start: S\n",
+            )
+        },
+        "boot",
+    ),
+    (
+        "zfs-import",
+        || {
+            lsb_stand_in(
+                "zfs-import",
+                "# Required-Start: mtab\n# Required-Stop: $local_fs\n\
+                 # Default-Start: S\n# X-Start-Before: checkfs\n",
+            )
+        },
+        "boot",
+    ),
+    (
+        "zfs-mount",
+        || {
+            lsb_stand_in(
+                "zfs-mount",
+                "# Required-Start: zfs-import\n# Required-Stop: $local_fs\n\
+                 # Default-Start: S\n# X-Start-Before: mountall\n",
+            )
+        },
+        "boot",
+    ),
+    (
+        "zfs-load-key",
+        || {
+            lsb_stand_in(
+                "zfs-load-key",
+                "# Required-Start: $local_fs zfs-import\n# Default-Start: 2 3 4 5\n\
+                 # X-Start-Before: zfs-mount\n",
+            )
+        },
+        "",
+    ),
+];
+
+impl Service {
+    fn order_log(&self) -> PathBuf {
+        self.dir.path().join("order")
+    }
+
+    /// The services started, in order.
+    fn order(&self) -> Vec<String> {
+        fs::read_to_string(self.order_log())
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Adds the stand-ins and the runlevel: keygate in `boot`, and
+    /// `rc_need="keygate"` in the conf.d of each of `held`, as README says.
+    ///
+    /// `gate` is the name the script is installed under: `keygate`, or a
+    /// name that sorts after every other service, so that the order can
+    /// only come from `depend()` (OpenRC starts services it cannot tell
+    /// apart in the order of their names).
+    fn lay_out(&self, stand_ins: StandIns, held: &[&str], gate: &str) {
+        let root = self.dir.path();
+        let order = self.order_log();
+        for level in ["boot", "default", "sysinit", "shutdown"] {
+            fs::create_dir_all(root.join("runlevels").join(level)).unwrap();
+        }
+        fs::create_dir_all(root.join("empty")).unwrap();
+        let link = |name: &str, level: &str| {
+            std::os::unix::fs::symlink(
+                format!("{LOCAL_ETC}/init.d/{name}"),
+                root.join("runlevels").join(level).join(name),
+            )
+            .unwrap();
+        };
+        for (name, script, level) in stand_ins {
+            let path = root.join("init.d").join(name);
+            fs::write(&path, script()).unwrap();
+            fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .unwrap();
+            fs::write(
+                root.join("conf.d").join(name),
+                format!("export KGT_ORDER=\"{}\"\n", order.display()),
+            )
+            .unwrap();
+            if !level.is_empty() {
+                link(name, level);
+            }
+        }
+        for name in held {
+            let confd = root.join("conf.d").join(name);
+            let mut text = fs::read_to_string(&confd).unwrap();
+            text.push_str("rc_need=\"keygate\"\n");
+            fs::write(confd, text).unwrap();
+        }
+        if gate != "keygate" {
+            for dir in ["init.d", "conf.d"] {
+                fs::rename(root.join(dir).join("keygate"), root.join(dir).join(gate)).unwrap();
+            }
+        }
+        link(gate, "boot");
+        // keygate's own start, logged when openrc-run.sh begins it.
+        let confd = root.join("conf.d").join(gate);
+        let mut text = fs::read_to_string(&confd).unwrap();
+        text.push_str(&format!(
+            "\n# Test only: log the start.\nif [ \"${{RC_CMD:-}}\" = start ]; then echo keygate >>\"{}\"; fi\n",
+            order.display()
+        ));
+        fs::write(&confd, text).unwrap();
+    }
+
+    /// `steps` as in `run`, after binding the layout into place; `openrc
+    /// boot` is a step like any shell line.
+    fn run_layout(&self, steps: &[&str]) -> Vec<(String, i32)> {
+        let root = self.dir.path().display().to_string();
+        let mut all = vec![
+            format!(
+                "mount --bind '{root}' {LOCAL_ETC} && mount --bind '{root}/empty' /etc/init.d \
+                 && mount --bind '{root}/runlevels' /etc/runlevels"
+            ),
+            "echo sysinit >/run/openrc/softlevel".to_owned(),
+        ];
+        all.extend(steps.iter().map(|s| s.to_string()));
+        let results = self.run(&all.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(results[0].1, 0, "binding the layout: {}", results[0].0);
+        results.into_iter().skip(2).collect()
+    }
+}
+
+fn position(order: &[String], name: &str) -> usize {
+    order
+        .iter()
+        .position(|s| s == name)
+        .unwrap_or_else(|| panic!("{name} did not start: {order:?}"))
+}
+
+/// The hint's command with the simulator's `zfs` for the real one.
+fn with_sim(sim: &Sim, command: &str) -> String {
+    command.replacen(
+        "zfs load-key",
+        &format!(
+            "echo 'correct horse battery' | ZFS_SIM_DIR='{}' '{}' load-key",
+            sim.state_dir().display(),
+            sim.zfs_path().display()
+        ),
+        1,
+    )
+}
+
+/// The command in the hint's `Run '...'` line.
+fn hinted(output: &str) -> String {
+    let line = output
+        .lines()
+        .find(|l| l.contains("Run 'zfs load-key"))
+        .unwrap_or_else(|| panic!("no hint in:\n{output}"));
+    let from = line.find("Run '").unwrap() + 5;
+    line[from..line.rfind('\'').unwrap()].to_owned()
+}
+
+#[test]
+fn gentoo_layout_keygate_runs_between_zfs_import_and_the_mounts() {
+    if !layouts_available() {
+        return;
+    }
+    let sim = locked_sim();
+    sim.load("nest/secret");
+    let service = Service::new(&sim, "hint", &[]);
+    // No rc_need: the order comes from the script's depend() alone.
+    service.lay_out(GENTOO, &[], "zz-gate");
+    let results = service.run_layout(&["openrc boot"]);
+    let (out, rc) = &results[0];
+    assert_eq!(*rc, 0, "openrc boot:\n{out}");
+    let order = service.order();
+    let keygate = position(&order, "keygate");
+    assert!(position(&order, "zfs-import") < keygate, "{order:?}\n{out}");
+    assert!(keygate < position(&order, "zfs-mount"), "{order:?}\n{out}");
+    assert!(keygate < position(&order, "localmount"), "{order:?}\n{out}");
+    assert!(!out.contains("ERROR"), "{out}");
+}
+
+#[test]
+fn gentoo_layout_a_failed_gate_holds_localmount_and_zfs_mount_until_the_hint_is_run() {
+    if !layouts_available() {
+        return;
+    }
+    let sim = locked_sim();
+    let service = Service::new(&sim, "hint", &[]);
+    service.lay_out(GENTOO, &["localmount", "zfs-mount"], "keygate");
+    let results = service.run_layout(&["openrc boot"]);
+    let (out, _) = &results[0];
+    for held in ["localmount", "zfs-mount"] {
+        assert!(
+            out.contains(&format!("cannot start {held} as keygate would not start")),
+            "{held} held:\n{out}"
+        );
+        assert!(!service.order().contains(&held.to_owned()), "{out}");
+    }
+    let fix = hinted(out);
+    assert_eq!(
+        &fix[fix.find(" && ").unwrap()..],
+        " && rc-service keygate start && rc-service localmount start \
+         && rc-service zfs-mount start",
+        "the hint starts the gate, then what it held:\n{out}"
+    );
+    assert!(
+        out.contains(" * WARNING: keygate: Run '"),
+        "the hint is an OpenRC warning:\n{out}"
+    );
+
+    // The hinted command, in a fresh sandbox with the same state: OpenRC's
+    // state of the boot above is gone with its namespace, so boot again.
+    let results = service.run_layout(&[
+        "openrc boot",
+        &with_sim(&sim, &fix),
+        "status",
+        "ls /run/openrc/started",
+    ]);
+    for held in ["keygate", "localmount", "zfs-mount"] {
+        assert!(
+            results[3].0.lines().any(|l| l == held),
+            "OpenRC records {held} started: {}",
+            results[3].0
+        );
+    }
+    assert_eq!(results[1].1, 0, "the hinted command: {}", results[1].0);
+    let order = service.order();
+    assert_eq!(
+        order[order.len() - 3..],
+        ["keygate", "localmount", "zfs-mount"],
+        "the hinted command started the gate, then the held mounts: {order:?}"
+    );
+    assert_eq!(results[2].1, 0, "status after the fix: {}", results[2].0);
+}
+
+#[test]
+fn debian_layout_keygate_runs_between_zfs_import_and_mountall() {
+    if !layouts_available() {
+        return;
+    }
+    let sim = locked_sim();
+    sim.load("nest/secret");
+    let service = Service::new(&sim, "hint", &[]);
+    // No rc_need: the order comes from the script's depend() alone.
+    service.lay_out(DEBIAN, &[], "zz-gate");
+    let results = service.run_layout(&["openrc boot"]);
+    let (out, rc) = &results[0];
+    assert_eq!(*rc, 0, "openrc boot:\n{out}");
+    let order = service.order();
+    let keygate = position(&order, "keygate");
+    assert!(position(&order, "zfs-import") < keygate, "{order:?}\n{out}");
+    assert!(
+        keygate < position(&order, "mountall.sh"),
+        "{order:?}\n{out}"
+    );
+    assert!(keygate < position(&order, "zfs-mount"), "{order:?}\n{out}");
+    assert!(
+        !order.contains(&"zfs-load-key".to_owned()),
+        "zfs-load-key is not in this runlevel: {order:?}"
+    );
+    // zfsutils' headers make loops OpenRC solves by dropping `use` edges
+    // only; keygate's own edges are `after`/`before` and stay.
+    assert!(!out.contains("unresolvable"), "{out}");
+}
+
+#[test]
+fn debian_layout_a_failed_gate_holds_mountall_and_zfs_mount() {
+    if !layouts_available() {
+        return;
+    }
+    let sim = locked_sim();
+    let service = Service::new(&sim, "hint", &[]);
+    service.lay_out(DEBIAN, &["mountall.sh", "zfs-mount"], "keygate");
+    let results = service.run_layout(&["openrc boot"]);
+    let (out, _) = &results[0];
+    for held in ["mountall.sh", "zfs-mount"] {
+        assert!(
+            out.contains(&format!("cannot start {held} as keygate would not start")),
+            "{held} held:\n{out}"
+        );
+    }
+    let order = service.order();
+    assert!(
+        !order.contains(&"mountall.sh".to_owned()) && !order.contains(&"zfs-mount".to_owned()),
+        "{order:?}"
+    );
+    let fix = hinted(out);
+    assert!(
+        fix.ends_with(&format!(
+            " && rc-service keygate start && openrc-run {LOCAL_ETC}/init.d/mountall.sh start \
+                 && openrc-run {LOCAL_ETC}/init.d/zfs-mount start"
+        )),
+        "{fix}"
+    );
+    let results = service.run_layout(&[
+        "openrc boot",
+        &with_sim(&sim, &fix),
+        "ls /run/openrc/started",
+    ]);
+    assert_eq!(results[1].1, 0, "the hinted command: {}", results[1].0);
+    for held in ["keygate", "mountall.sh", "zfs-mount"] {
+        assert!(
+            results[2].0.lines().any(|l| l == held),
+            "OpenRC records {held} started: {}",
+            results[2].0
+        );
+    }
+    let order = service.order();
+    assert_eq!(
+        order[order.len() - 3..],
+        ["keygate", "mountall.sh", "zfs-mount"],
+        "the hinted command started the gate, then the held mounts: {order:?}\n{}",
+        results[1].0
+    );
 }

@@ -2,7 +2,8 @@
 //!
 //! Detection comes from the environment (`NOTIFY_SOCKET` means systemd,
 //! `SMF_FMRI` SMF, `RC_SVCNAME` OpenRC, none of them a plain shell) and can be
-//! overridden. Readiness helpers log a failure and never abort, so the same
+//! overridden. Under OpenRC, `RC_SERVICE` (the script's path) tells which of
+//! the services the gate holds are installed next to it. Readiness helpers log a failure and never abort, so the same
 //! binary runs under any of them.
 
 mod openrc;
@@ -20,6 +21,7 @@ pub struct Environment {
     pub notify_socket: Option<String>,
     pub smf_fmri: Option<String>,
     pub rc_svcname: Option<String>,
+    pub rc_service: Option<String>,
 }
 
 impl Environment {
@@ -29,6 +31,7 @@ impl Environment {
             notify_socket: var("NOTIFY_SOCKET"),
             smf_fmri: var("SMF_FMRI"),
             rc_svcname: var("RC_SVCNAME"),
+            rc_service: var("RC_SERVICE"),
         }
     }
 }
@@ -37,8 +40,15 @@ impl Environment {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Manager {
     Systemd,
-    Smf { fmri: String },
-    OpenRc { service: String },
+    Smf {
+        fmri: String,
+    },
+    /// `held`: how to start each installed service that waits for the gate
+    /// (see `openrc::held_services`); the hint starts them again.
+    OpenRc {
+        service: String,
+        held: Vec<String>,
+    },
     Shell,
 }
 
@@ -59,6 +69,10 @@ impl Manager {
                 .rc_svcname
                 .clone()
                 .unwrap_or_else(|| "keygate".to_string()),
+            held: openrc::held_services(&openrc::init_d(
+                env.rc_service.as_deref(),
+                &crate::host::Host::from_process(),
+            )),
         };
         match forced {
             Some(ServiceManagerArg::Systemd) => Manager::Systemd,
@@ -120,7 +134,7 @@ impl Manager {
         match self {
             Manager::Smf { fmri } => smf::fix_command(&load, fmri),
             Manager::Systemd => systemd::fix_command(&load),
-            Manager::OpenRc { service } => openrc::fix_command(&load, service),
+            Manager::OpenRc { service, held } => openrc::fix_command(&load, service, held),
             Manager::Shell => load,
         }
     }
@@ -140,6 +154,15 @@ impl Manager {
             smf::EXIT_ERR_CONFIG
         } else {
             2
+        }
+    }
+
+    /// How loud the lines the person at the machine must read are: OpenRC
+    /// shows them as warnings (`ewarn`), the others as plain lines.
+    pub fn announce_level(&self) -> Level {
+        match self {
+            Manager::OpenRc { .. } => Level::Warning,
+            _ => Level::Info,
         }
     }
 
@@ -195,6 +218,7 @@ mod tests {
             notify_socket: n.map(str::to_string),
             smf_fmri: s.map(str::to_string),
             rc_svcname: r.map(str::to_string),
+            rc_service: None,
         }
     }
 
@@ -213,7 +237,8 @@ mod tests {
         assert_eq!(
             Manager::detect(&env(None, None, Some("keygate")), None),
             Manager::OpenRc {
-                service: "keygate".into()
+                service: "keygate".into(),
+                held: openrc::held_services(std::path::Path::new("/etc/init.d")),
             }
         );
         assert_eq!(

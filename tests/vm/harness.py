@@ -590,6 +590,277 @@ def extract_journal_offline(rundir: Path, path: Path) -> None:
 
 
 # --------------------------------------------------------------------------
+# OpenRC guests: scenarios with INIT = "openrc". The install boot (still under
+# the image's systemd) turns the guest into a sysvinit + OpenRC one with the
+# Debian packages the host downloads once; the test boots are OpenRC boots.
+# The shell on ttyS2 comes from an inittab sysinit entry before rcS
+# (payload/openrc-shell.sh); the default runlevel's end is /run/kgvm-default-done;
+# conf.d probes log when services begin to start in /run/kgvm-order.log.
+
+OPENRC_DEBS = ("openrc", "librc1", "libeinfo1", "insserv", "sysvinit-core", "initscripts")
+OPENRC_STATES = ("starting", "started", "stopping", "inactive", "failed")
+
+
+def openrc_debs(cfg: Config) -> Path:
+    """The .debs of OPENRC_DEBS, fetched once with the host's apt (a bookworm
+    host, like the guest) into the image cache; the guest has no network."""
+    import hashlib
+    key = hashlib.sha256(" ".join(OPENRC_DEBS).encode()).hexdigest()[:12]
+    d = cfg.image_dir.parent / f"openrc-debs-{key}"
+    if (d / "complete").exists():
+        return d
+    tmp = d.parent / f"{d.name}.tmp{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    tmp.chmod(0o755)
+    t0 = time.monotonic()
+    out = subprocess.run(["apt-get", "download", *OPENRC_DEBS], cwd=tmp, capture_output=True, text=True)
+    if out.returncode != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ScenarioFailed(f"apt-get download {' '.join(OPENRC_DEBS)} failed:\n{out.stderr[-1000:]}")
+    (tmp / "complete").touch()
+    if (d / "complete").exists():  # another run got there first
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        shutil.rmtree(d, ignore_errors=True)
+        tmp.rename(d)
+    log(f"OpenRC packages downloaded in {time.monotonic() - t0:.1f}s: {d}")
+    return d
+
+
+def make_ext4(d: Path, img: Path) -> Path:
+    """An ext4 payload disk (label kgpayload) with the contents of D; D goes."""
+    img.unlink(missing_ok=True)
+    with open(img, "wb") as f:
+        f.truncate(128 * 1024 * 1024)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "kgpayload", "-d", str(d), str(img)], check=True)
+    shutil.rmtree(d)
+    return img
+
+
+OPENRC_BASE_FILES = ("stage-openrc-base.sh", "openrc-shell.sh", "openrc-stage.initd")
+
+
+def openrc_base(cfg: Config) -> tuple[Path, float]:
+    """The shared OpenRC disk: a qcow2 overlay of the image in which one boot
+    (payload/stage-openrc-base.sh) installed sysvinit + OpenRC. Cached next
+    to the image under a hash of the image, the packages and the files that
+    go into it; returns its path and the seconds spent building it."""
+    import hashlib
+    h = hashlib.sha256()
+    h.update(cfg.image_dir.name.encode())
+    h.update(" ".join(OPENRC_DEBS).encode())
+    for f in OPENRC_BASE_FILES:
+        h.update((PAYLOAD_DIR / f).read_bytes())
+    d = cfg.image_dir.parent / f"openrc-{h.hexdigest()[:16]}"
+    if (d / "complete").exists():
+        return d / "disk.qcow2", 0.0
+    t0 = time.monotonic()
+    work = d.parent / f"{d.name}.tmp{os.getpid()}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    log(f"building the OpenRC disk {d.name} (one install boot)")
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2",
+                    "-b", str(cfg.image_dir / "disk.qcow2"), str(work / "root.qcow2")], check=True)
+    for i in range(2):
+        with open(work / f"pool{i}.img", "wb") as f:
+            f.truncate(POOL_DISK_SIZE)
+    p = work / "payload"
+    p.mkdir()
+    shutil.copytree(openrc_debs(cfg), p / "debs")
+    (p / "debs" / "complete").unlink()
+    for f in OPENRC_BASE_FILES:
+        shutil.copy(PAYLOAD_DIR / f, p / f)
+    payload = make_ext4(p, work / "payload.img")
+    vm = Vm(cfg, work, "openrc-base", "kgvm.stage=openrc-base", payload).start()
+    try:
+        # initscripts' postinst runs update-rc.d (insserv, rc-update) once per
+        # script: minutes under TCG.
+        vm.lines["ttyS0"].expect(r"KGVM-INSTALL-OK|kgvm-install: .*(error|failed)|Failed to start kgvm-stage",
+                                 max(INSTALL_TIMEOUT, 900), what="the OpenRC disk's install boot finishing")
+        if "KGVM-INSTALL-OK" not in vm.lines["ttyS0"].text():
+            raise ScenarioFailed("building the OpenRC disk failed (see openrc-disk/openrc-base-ttyS0.log)")
+        vm.wait_exit(120)
+    except ScenarioFailed:
+        vm.kill()
+        logs = cfg.results / "openrc-disk"
+        logs.mkdir(parents=True, exist_ok=True)
+        for f in work.glob("openrc-base-*"):
+            shutil.copy(f, logs / f.name)
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    finally:
+        vm.kill()
+    for f in ("pool0.img", "pool1.img", "payload.img", *[f"ttyS{i}.sock" for i in range(3)]):
+        (work / f).unlink(missing_ok=True)
+    (work / "root.qcow2").rename(work / "disk.qcow2")
+    (work / "complete").touch()
+    if (d / "complete").exists():
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        shutil.rmtree(d, ignore_errors=True)
+        work.rename(d)
+    return d / "disk.qcow2", time.monotonic() - t0
+
+
+def make_openrc_payload(cfg: Config, module, rundir: Path) -> Path:
+    """The payload of an OpenRC scenario's install boot: keygate as
+    `make install INIT=openrc` installs it (the binary and docs of the
+    staging tree, the OpenRC files from `make install-openrc`), the stage
+    script, lib.sh and the scenario's setup."""
+    d = rundir / "payload"
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir()
+    stage = d / "stage"
+    shutil.copytree(cfg.stage, stage, symlinks=True)
+    for unit in stage.rglob("keygate.service"):
+        unit.unlink()
+    out = subprocess.run(["make", "-s", "-C", str(cfg.repo), "install-openrc", f"DESTDIR={stage}",
+                          "PREFIX=/usr"], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise ScenarioFailed(f"make install-openrc failed:\n{out.stdout}{out.stderr}")
+    for f in ("stage-openrc-install.sh", "lib.sh"):
+        shutil.copy(PAYLOAD_DIR / f, d / f)
+    (d / "scenario.sh").write_text(module.SETUP)
+    return make_ext4(d, rundir / "payload.img")
+
+
+class OpenRcTest(Test):
+    """A Test whose guest boots sysvinit + OpenRC (Debian's layout: keygate in
+    sysinit, mountall.sh and zfs-mount need it)."""
+
+    def install(self) -> None:
+        base, took = openrc_base(self.cfg)
+        self.timing("openrc_disk_build" if took else "openrc_disk_cached", took)
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2",
+                        "-b", str(base), str(self.rundir / "root.qcow2")], check=True)
+        for i in range(2):
+            with open(self.rundir / f"pool{i}.img", "wb") as f:
+                f.truncate(POOL_DISK_SIZE)
+        payload = make_openrc_payload(self.cfg, self.module, self.rundir)
+        t0 = time.monotonic()
+        vm = Vm(self.cfg, self.rundir, "install", "kgvm.stage=openrc-install", payload).start()
+        self.vm = vm
+        try:
+            vm.lines["ttyS0"].expect(r"KGVM-INSTALL-OK|kgvm-install: .*(error|failed)|ERROR: kgvm-stage",
+                                     INSTALL_TIMEOUT, what="install boot finishing")
+            if "KGVM-INSTALL-OK" not in vm.lines["ttyS0"].text():
+                raise ScenarioFailed("install boot failed (see install-ttyS0.log)")
+            m = re.search(r"OpenRC runlevels: [^\n]*", vm.lines["ttyS0"].text())
+            if m:
+                self.note(m.group(0))
+            vm.wait_exit(120)
+        except ScenarioFailed:
+            self.collect_journal(vm, "install")
+            raise
+        finally:
+            vm.kill()
+            self.vm = None
+        self.timing("install_boot", time.monotonic() - t0)
+
+    def collect_journal(self, vm: Vm, label: str) -> None:
+        """No journal under OpenRC: rc.log, the order log, the service states
+        and the kernel log instead."""
+        path = self.rundir / f"openrc-{label}.txt"
+        try:
+            if vm.proc and vm.proc.poll() is None and "ttyS2" in vm.lines:
+                data = vm.shell.fetch(
+                    "{ for f in /var/log/rc.log /run/kgvm-order.log; do echo \"==== $f\"; cat $f; done; "
+                    "echo ==== rc-status; rc-status -a; echo ==== /run/openrc; ls -lR /run/openrc; "
+                    "echo ==== dmesg; dmesg; } 2>&1", timeout=120)
+                path.write_bytes(data)
+                log(f"guest logs saved: {path}")
+        except Exception as e:  # noqa: BLE001
+            log(f"could not fetch the guest logs over the shell: {e}")
+
+    # -- guest queries -----------------------------------------------------
+    def rc_state(self, svc: str) -> str:
+        """OpenRC's state of SVC from /run/openrc: starting, started, ...;
+        `stopped` when it is in none of them."""
+        states = " ".join(OPENRC_STATES)
+        return self.out(f"s=stopped; for d in {states}; do [ -e /run/openrc/$d/{svc} ] && s=$d; done; echo $s")
+
+    def wait_rc_state(self, svc: str, states: str, timeout: float) -> str:
+        """Wait until rc_state(SVC) is one of the |-separated STATES."""
+        dirs = " ".join(OPENRC_STATES)
+        rc, out = self.sh(
+            f"kgvm_end=$((SECONDS + {int(timeout)})); while :; do s=stopped; "
+            f"for d in {dirs}; do [ -e /run/openrc/$d/{svc} ] && s=$d; done; "
+            f"case $s in {states}) echo $s; break;; esac; "
+            f"[ $SECONDS -lt $kgvm_end ] || {{ echo \"last: $s\"; false; break; }}; sleep 0.2; done",
+            timeout=timeout + 30)
+        if rc != 0:
+            raise ScenarioFailed(f"OpenRC service {svc} never became {states} in {timeout:.0f}s ({out.strip()})")
+        return out.strip()
+
+    def wait_openrc_holding(self, timeout: float = 180) -> None:
+        self.wait_rc_state("keygate", "starting", timeout)
+        if self.vm:
+            self.timing(f"boot_to_gate_boot{self.boots}", self.vm.since_start())
+
+    def wait_openrc_default(self, timeout: float = 180) -> float:
+        """Wait until init has run the default runlevel's rc (inittab's kd line)."""
+        t0 = time.monotonic()
+        rc, out = self.sh(f"kgvm_end=$((SECONDS + {int(timeout)})); "
+                          "until [ -e /run/kgvm-default-done ]; do "
+                          "[ $SECONDS -lt $kgvm_end ] || { echo timeout; false; break; }; sleep 0.2; done",
+                          timeout=timeout + 30)
+        if rc != 0:
+            raise ScenarioFailed(f"the default runlevel was not reached in {timeout:.0f}s ({out.strip()})")
+        return time.monotonic() - t0
+
+    def canary_mounted(self) -> bool:
+        return self.out("findmnt -n -o FSTYPE /mnt/gated || echo absent") == "tmpfs"
+
+    def order(self) -> dict[str, float]:
+        """When each probed service began to start (its first start), and
+        when keygate was marked started (its /run/openrc/started link)."""
+        text = self.out("cat /run/kgvm-order.log 2>/dev/null; "
+                        "find /run/openrc/started -name keygate -printf '%T@ started keygate\\n'")
+        times: dict[str, float] = {}
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) == 3:
+                times.setdefault(f"{parts[1]} {parts[2]}", float(parts[0]))
+        return times
+
+    def assert_openrc_held(self, datasets: list[str]) -> None:
+        """keygate is starting and the sysinit runlevel waits for it: neither
+        mountall.sh nor zfs-mount began; the canary mount and the datasets
+        are absent."""
+        st = self.rc_state("keygate")
+        self.check(st == "starting", f"keygate is starting (holding sysinit) ({st!r})")
+        began = self.order()
+        for svc in ("mountall.sh", "zfs-mount"):
+            st = self.rc_state(svc)
+            self.check(st == "stopped" and f"begin {svc}" not in began,
+                       f"{svc} not begun while held ({st})")
+        self.check(not self.canary_mounted(), "the canary fstab mount /mnt/gated is absent while held")
+        for ds in datasets:
+            self.check(self.out(f"zfs get -H -o value keystatus {ds}") == "unavailable",
+                       f"{ds} still locked while held")
+            self.check(self.out(f"zfs get -H -o value mounted {ds}") == "no", f"{ds} not mounted while held")
+
+    def assert_openrc_unlocked(self, datasets: list[str]) -> None:
+        """keygate, mountall.sh and zfs-mount started, in that order; the
+        datasets and the canary mount are there."""
+        for svc in ("keygate", "mountall.sh", "zfs-mount"):
+            self.check(self.rc_state(svc) == "started", f"{svc} started")
+        for ds in datasets:
+            self.check(self.out(f"zfs get -H -o value keystatus {ds}") == "available", f"{ds} key available")
+            self.check(self.out(f"zfs get -H -o value mounted {ds}") == "yes", f"{ds} mounted")
+        self.check(self.canary_mounted(), "the canary fstab mount /mnt/gated exists (mountall.sh ran)")
+        t = self.order()
+        end = t.get("started keygate")
+        for svc in ("mountall.sh", "zfs-mount"):
+            begin = t.get(f"begin {svc}")
+            self.check(end is not None and begin is not None and end < begin,
+                       f"keygate finished ({end}) before {svc} began ({begin})")
+        rc, out = self.sh("rc-service keygate status")
+        self.check(rc == 0 and "started" in out, f"rc-service keygate status: started ({out.strip()})")
+
+
+# --------------------------------------------------------------------------
 # runner
 
 
@@ -634,7 +905,7 @@ def run_one(cfg: Config, name: str) -> str:
     rundir = cfg.results / name
     shutil.rmtree(rundir, ignore_errors=True)
     rundir.mkdir(parents=True)
-    t = Test(cfg, name, module, rundir)
+    t = (OpenRcTest if getattr(module, "INIT", "systemd") == "openrc" else Test)(cfg, name, module, rundir)
     t0 = time.monotonic()
     status, why = "PASS", ""
     missing = missing_features(cfg, module)

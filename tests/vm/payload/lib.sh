@@ -42,3 +42,16 @@ gate_dropin() {
         echo "ExecStart=/usr/sbin/keygate --service-manager systemd gate $*"
     } >/etc/systemd/system/keygate.service.d/kgvm.conf
 }
+
+# ---- OpenRC guests (scenarios with INIT = "openrc")
+
+# openrc_conf NAME=VALUE...: set keygate's settings in /etc/conf.d/keygate,
+# as an administrator edits the shipped file (values without quotes).
+openrc_conf() {
+    local kv name value
+    for kv in "$@"; do
+        name=${kv%%=*} value=${kv#*=}
+        grep -q "^$name=" /etc/conf.d/keygate || { echo "openrc_conf: no $name in /etc/conf.d/keygate" >&2; return 1; }
+        sed -i "s|^$name=.*|$name=\"$value\"|" /etc/conf.d/keygate
+    done
+}
