@@ -294,20 +294,19 @@ impl Session<'_> {
                 }
             }
         }
-        let remaining = self.typed_roots(plan);
+        let done = plan.all_available();
+        // Status first: whoever gets the reply may ask `keygate status` at
+        // once, and must not be told what was locked before.
+        if !done && before.locked_names() != plan.locked_names() {
+            self.locked_set_changed(&before, plan, Some(source));
+        }
         let _ = reply.send(Reply {
             opened: result.opened.clone(),
             rejected: result.rejected,
             failed: result.failed,
-            remaining: remaining.clone(),
+            remaining: self.typed_roots(plan),
         });
-        if plan.all_available() {
-            return true;
-        }
-        if before.locked_names() != plan.locked_names() {
-            self.locked_set_changed(&before, plan, Some(source));
-        }
-        false
+        done
     }
 
     fn locked_set_changed(&self, before: &Plan, now: &Plan, source: Option<&SourceId>) {
