@@ -156,29 +156,17 @@ impl GateSettings {
 /// `--no-ask-password`, the targets) apply in every mode. Keep the table in
 /// `--help` (src/cli.rs) and README in step with this one.
 pub const FLAG_MODES: &[(&str, &[Mode], &str)] = &[
-    (
-        "--poll-interval",
-        &[Mode::Auto, Mode::Prompt, Mode::Wait],
-        "hint prints the command to run and exits at once",
-    ),
-    (
-        "--timeout",
-        &[Mode::Auto, Mode::Prompt, Mode::Wait],
-        "hint prints the command to run and exits at once",
-    ),
-    (
-        "--on-timeout",
-        &[Mode::Auto, Mode::Prompt, Mode::Wait],
-        "hint prints the command to run and exits at once",
-    ),
+    ("--poll-interval", NOT_HINT, HINT_EXITS),
+    ("--timeout", NOT_HINT, HINT_EXITS),
+    ("--on-timeout", NOT_HINT, HINT_EXITS),
     (
         "--socket",
-        &[Mode::Auto, Mode::Prompt, Mode::Wait],
+        NOT_HINT,
         "hint exits at once and opens no control socket",
     ),
     (
         "--ask-password",
-        &[Mode::Auto, Mode::Prompt, Mode::Wait],
+        NOT_HINT,
         "hint exits at once and asks no one",
     ),
     (
@@ -187,6 +175,10 @@ pub const FLAG_MODES: &[(&str, &[Mode], &str)] = &[
         "no console is prompted on in this mode",
     ),
 ];
+
+/// Every mode that waits (all but hint).
+const NOT_HINT: &[Mode] = &[Mode::Auto, Mode::Prompt, Mode::Wait];
+const HINT_EXITS: &str = "hint prints the command to run and exits at once";
 
 /// The mode-dependent flags present on the command line.
 fn given_flags(args: &GateArgs) -> Vec<&'static str> {

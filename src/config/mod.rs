@@ -179,13 +179,7 @@ pub fn parse(text: &str, origin: &Path) -> Result<ConfigFile, ConfigError> {
                     .map_err(|_| wrong(format!("expected 0 or more (0: unlimited), found {n}")))?;
                 cfg.tries = Some(n);
             }
-            "poll_interval" => {
-                let d = duration(v).map_err(wrong)?;
-                if d.std().is_zero() {
-                    return Err(wrong("must be longer than 0s".into()));
-                }
-                cfg.poll_interval = Some(d);
-            }
+            "poll_interval" => cfg.poll_interval = Some(positive_duration(v).map_err(wrong)?),
             "timeout" => cfg.timeout = Some(duration(v).map_err(wrong)?),
             "on_timeout" => cfg.on_timeout = Some(choice::<OnTimeout>(v).map_err(wrong)?),
             "socket" => {
@@ -199,13 +193,7 @@ pub fn parse(text: &str, origin: &Path) -> Result<ConfigFile, ConfigError> {
                 }
                 cfg.zfs = Some(PathBuf::from(s));
             }
-            "zfs_timeout" => {
-                let d = duration(v).map_err(wrong)?;
-                if d.std().is_zero() {
-                    return Err(wrong("must be longer than 0s".into()));
-                }
-                cfg.zfs_timeout = Some(d);
-            }
+            "zfs_timeout" => cfg.zfs_timeout = Some(positive_duration(v).map_err(wrong)?),
             "keystore_close" => cfg.keystore_close = Some(close_policy(v).map_err(wrong)?),
             "keystore" => {
                 return Err(wrong(
@@ -376,14 +364,29 @@ fn boolean(v: &Value) -> Result<bool, String> {
     }
 }
 
-fn duration(v: &Value) -> Result<Duration, String> {
+/// A string value read with `T`'s own parser; `expected` says what was
+/// wanted when the value is not a string.
+fn parsed<T: std::str::FromStr<Err = String>>(v: &Value, expected: &str) -> Result<T, String> {
     match v {
-        Value::Str(s) => s.parse::<Duration>(),
-        other => Err(format!(
-            "expected a duration in quotes such as \"500ms\", \"2s\", \"5m\" or \"1h\", found {}",
-            other.shown()
-        )),
+        Value::Str(s) => s.parse::<T>(),
+        other => Err(format!("expected {expected}, found {}", other.shown())),
     }
+}
+
+fn duration(v: &Value) -> Result<Duration, String> {
+    parsed(
+        v,
+        "a duration in quotes such as \"500ms\", \"2s\", \"5m\" or \"1h\"",
+    )
+}
+
+/// A duration that must be longer than zero (an interval, a time limit).
+fn positive_duration(v: &Value) -> Result<Duration, String> {
+    let d = duration(v)?;
+    if d.std().is_zero() {
+        return Err("must be longer than 0s".into());
+    }
+    Ok(d)
 }
 
 fn choice<T: ValueEnum>(v: &Value) -> Result<T, String> {
@@ -406,13 +409,7 @@ fn choice<T: ValueEnum>(v: &Value) -> Result<T, String> {
 }
 
 fn close_policy(v: &Value) -> Result<ClosePolicy, String> {
-    match v {
-        Value::Str(s) => s.parse::<ClosePolicy>(),
-        other => Err(format!(
-            "expected one of unload, unmount, keep (in quotes), found {}",
-            other.shown()
-        )),
-    }
+    parsed(v, "one of unload, unmount, keep (in quotes)")
 }
 
 fn absolute_path(s: &str) -> Result<PathBuf, String> {
