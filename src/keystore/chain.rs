@@ -229,11 +229,18 @@ mod tests {
     use super::*;
     use crate::zfs::get::DatasetProps;
 
-    fn ds(list: &[(&str, &str, &str, &str)]) -> Datasets {
-        // (name, encryptionroot or "-", keylocation, mountpoint)
-        list.iter()
-            .map(|(name, root, loc, mp)| {
-                let enc = *root != "-";
+    /// One dataset a line: name, encryption root (or `-`), keylocation,
+    /// mountpoint, separated by blanks.
+    fn ds(table: &str) -> Datasets {
+        table
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|line| {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                let [name, root, loc, mp] = f[..] else {
+                    panic!("a dataset line has four fields: {line:?}");
+                };
+                let enc = root != "-";
                 (
                     name.to_string(),
                     DatasetProps {
@@ -263,14 +270,14 @@ mod tests {
 
     #[test]
     fn finds_keystore_and_dependants_without_configuration() {
-        let d = ds(&[
-            ("nest", "-", "none", "/nest"),
-            ("nest/keys", "nest/keys", "prompt", "/nest/keys"),
-            ("nest/a", "nest/a", "file:///nest/keys/a.key", "/nest/a"),
-            ("nest/b", "nest/b", "file:///nest/keys/sub/b.key", "/nest/b"),
-            ("nest/c", "nest/c", "file:///etc/zfs/c.key", "/nest/c"),
-            ("nest/p", "nest/p", "prompt", "/nest/p"),
-        ]);
+        let d = ds("
+            nest       -          none                         /nest
+            nest/keys  nest/keys  prompt                       /nest/keys
+            nest/a     nest/a     file:///nest/keys/a.key      /nest/a
+            nest/b     nest/b     file:///nest/keys/sub/b.key  /nest/b
+            nest/c     nest/c     file:///etc/zfs/c.key        /nest/c
+            nest/p     nest/p     prompt                       /nest/p
+        ");
         let ks = compute(&d, &[], ClosePolicy::Unload).unwrap();
         assert_eq!(
             names(&ks),
@@ -287,25 +294,15 @@ mod tests {
 
     #[test]
     fn longest_mountpoint_wins_and_unencrypted_holders_do_not_count() {
-        let d = ds(&[
-            ("nest", "-", "none", "/nest"),
-            ("nest/keys", "nest/keys", "prompt", "/nest/keys"),
-            ("nest/keys/plain", "-", "none", "/nest/keys/plain"),
-            ("nest/keys/inner", "nest/keys", "none", "/nest/keys/inner"),
-            (
-                "nest/a",
-                "nest/a",
-                "file:///nest/keys/inner/a.key",
-                "/nest/a",
-            ),
-            (
-                "nest/b",
-                "nest/b",
-                "file:///nest/keys/plain/b.key",
-                "/nest/b",
-            ),
-            ("nest/c", "nest/c", "file:///nest/keysfoo/c.key", "/nest/c"),
-        ]);
+        let d = ds("
+            nest             -          none                           /nest
+            nest/keys        nest/keys  prompt                         /nest/keys
+            nest/keys/plain  -          none                           /nest/keys/plain
+            nest/keys/inner  nest/keys  none                           /nest/keys/inner
+            nest/a           nest/a     file:///nest/keys/inner/a.key  /nest/a
+            nest/b           nest/b     file:///nest/keys/plain/b.key  /nest/b
+            nest/c           nest/c     file:///nest/keysfoo/c.key     /nest/c
+        ");
         let ks = compute(&d, &[], ClosePolicy::Keep).unwrap();
         assert_eq!(
             names(&ks),
@@ -317,14 +314,14 @@ mod tests {
 
     #[test]
     fn chains_are_ordered_by_depth() {
-        let d = ds(&[
-            ("nest", "-", "none", "/nest"),
-            ("nest/k1", "nest/k1", "prompt", "/k1"),
-            ("nest/k2", "nest/k2", "file:///k1/k2.key", "/k2"),
-            ("nest/k3", "nest/k3", "file:///k2/k3.key", "/k3"),
-            ("nest/a", "nest/a", "file:///k3/a.key", "/nest/a"),
-            ("nest/b", "nest/b", "file:///k1/b.key", "/nest/b"),
-        ]);
+        let d = ds("
+            nest     -        none               /nest
+            nest/k1  nest/k1  prompt             /k1
+            nest/k2  nest/k2  file:///k1/k2.key  /k2
+            nest/k3  nest/k3  file:///k2/k3.key  /k3
+            nest/a   nest/a   file:///k3/a.key   /nest/a
+            nest/b   nest/b   file:///k1/b.key   /nest/b
+        ");
         let ks = compute(&d, &[], ClosePolicy::Unload).unwrap();
         assert_eq!(
             names(&ks),
@@ -342,12 +339,12 @@ mod tests {
 
     #[test]
     fn cycles_are_named() {
-        let d = ds(&[
-            ("nest", "-", "none", "/nest"),
-            ("nest/a", "nest/a", "file:///b/a.key", "/a"),
-            ("nest/b", "nest/b", "file:///a/b.key", "/b"),
-            ("nest/c", "nest/c", "file:///a/c.key", "/c"),
-        ]);
+        let d = ds("
+            nest    -       none             /nest
+            nest/a  nest/a  file:///b/a.key  /a
+            nest/b  nest/b  file:///a/b.key  /b
+            nest/c  nest/c  file:///a/c.key  /c
+        ");
         let e = compute(&d, &[], ClosePolicy::Unload).unwrap_err();
         let text = e.to_string();
         assert!(
@@ -355,7 +352,7 @@ mod tests {
                 || text.starts_with("keystore cycle: nest/b -> nest/a -> nest/b "),
             "{text}"
         );
-        let own = ds(&[("nest/s", "nest/s", "file:///s/s.key", "/s")]);
+        let own = ds("nest/s  nest/s  file:///s/s.key  /s");
         assert_eq!(
             compute(&own, &[], ClosePolicy::Unload).unwrap_err(),
             ChainError::Cycle(vec!["nest/s".into(), "nest/s".into()])
@@ -364,11 +361,11 @@ mod tests {
 
     #[test]
     fn configuration_overrides_and_checks() {
-        let d = ds(&[
-            ("nest", "-", "none", "/nest"),
-            ("nest/keys", "nest/keys", "prompt", "legacy"),
-            ("nest/a", "nest/a", "file:///etc/keystore/a.key", "/nest/a"),
-        ]);
+        let d = ds("
+            nest       -          none                        /nest
+            nest/keys  nest/keys  prompt                      legacy
+            nest/a     nest/a     file:///etc/keystore/a.key  /nest/a
+        ");
         assert!(compute(&d, &[], ClosePolicy::Unload).unwrap().is_empty());
         let entry = KeystoreSettings {
             dataset: "nest/keys".into(),
@@ -411,15 +408,10 @@ mod tests {
 
     #[test]
     fn the_root_filesystem_is_never_a_keystore() {
-        let d = ds(&[
-            ("rpool/ROOT", "rpool/ROOT", "prompt", "/"),
-            (
-                "rpool/data",
-                "rpool/data",
-                "file:///etc/zfs/data.key",
-                "/data",
-            ),
-        ]);
+        let d = ds("
+            rpool/ROOT  rpool/ROOT  prompt                    /
+            rpool/data  rpool/data  file:///etc/zfs/data.key  /data
+        ");
         assert!(compute(&d, &[], ClosePolicy::Unload).unwrap().is_empty());
     }
 }
