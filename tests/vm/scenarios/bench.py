@@ -33,6 +33,9 @@ import time
 
 DESCRIPTION = "benchmark (manual): keygate vs OpenZFS on real ZFS; writes bench.tsv"
 MANUAL = True
+# The install boot creates 15 roots at 350000 iterations, 200 datasets and
+# 2000 snapshots: more than the default install timeout under TCG.
+INSTALL_TIMEOUT = 1200
 
 ROUNDS = int(os.environ.get("KEYGATE_BENCH_ROUNDS", "5"))
 CHECK_ROUNDS = int(os.environ.get("KEYGATE_BENCH_CHECK_ROUNDS", "11"))
@@ -52,16 +55,25 @@ scenario_setup() {
     # Parts 1-3: pool bench on a file, never imported at boot.
     truncate -s 1G /var/lib/kgbench.img
     zpool create -f -o cachefile=none -O mountpoint=none bench /var/lib/kgbench.img
+    # (in parallel: every create of a passphrase root derives its key, and
+    # creates that run together share transaction groups)
+    local t0=$SECONDS
+    for n in 1 2 4 8; do zfs create "bench/n$n"; done
     for n in 1 2 4 8; do
-        zfs create "bench/n$n"
         for i in $(seq "$n"); do
             printf '%s\n' hunter2hunter2 | zfs create -o encryption=on \
-                -o keyformat=passphrase -o keylocation=prompt "bench/n$n/r$i"
+                -o keyformat=passphrase -o keylocation=prompt "bench/n$n/r$i" &
         done
     done
-    local t0=$SECONDS
+    wait
+    echo "kgbench: 15 encryption roots in $((SECONDS - t0)) s"
+    t0=$SECONDS
     zfs create bench/c
-    for i in $(seq -w 1 199); do zfs create "bench/c/d$i"; done
+    for i in $(seq -w 1 199); do
+        zfs create "bench/c/d$i" &
+        [ $((10#$i % 20)) != 0 ] || wait
+    done
+    wait
     echo "kgbench: 200 datasets in $((SECONDS - t0)) s"
     t0=$SECONDS
     local s names
@@ -72,6 +84,10 @@ scenario_setup() {
         zfs snapshot "${names[@]}"
     done
     echo "kgbench: 2000 snapshots in $((SECONDS - t0)) s"
+    n=$(zfs list -H -o name -t filesystem -r bench | wc -l)
+    i=$(zfs list -H -o name -t snapshot -r bench | wc -l)
+    echo "kgbench: pool bench: $n filesystems, $i snapshots"
+    [ "$n" = 220 ] && [ "$i" = 2000 ] || { echo "kgbench: setup incomplete"; return 1; }
     zfs unload-key -a || true
     zpool export bench
     write_bench_script >/kgvm/bench.sh
@@ -85,6 +101,8 @@ cat <<'BENCH'
 set -u
 PASS=hunter2hunter2
 WRONG=wrongwrong99
+# KGB_BASE: an earlier keygate build, measured too where given (check, wrong)
+KGB_BASE=${KGB_BASE:-$(command -v keygate-base || true)}
 D=${KGB_DIR:-/run/kgbench}
 mkdir -p "$D"
 now() { local t=${EPOCHREALTIME/./}; echo "$t"; }
@@ -158,15 +176,16 @@ v_keygate() { # a: N, keygate unlock on a pty, no gate running
 }
 
 v_wrong() { # a waiting gate on a pty, 4 roots: wrong passphrase to the next prompt
+    local kg=${1:-keygate} tag=${2:-}
     unload bench/n4
     rm -f $D/in $D/out $D/pid $D/sock; mkfifo $D/in
-    timeout 600 script -qfec "sh -c 'echo \$\$ >$D/pid; exec keygate --service-manager none gate --mode prompt --console \$(tty) --no-ask-password --socket $D/sock --poll-interval 1h bench/n4'" /dev/null <$D/in >$D/out 2>&1 &
+    timeout 600 script -qfec "sh -c 'echo \$\$ >$D/pid; exec $kg --service-manager none gate --mode prompt --console \$(tty) --no-ask-password --socket $D/sock --poll-interval 1h bench/n4'" /dev/null <$D/in >$D/out 2>&1 &
     local pid=$! a b
     exec 3>$D/in
     waitfor $D/out 'Enter passphrase' 1
     a=$(now); printf '%s\n' "$WRONG" >&3; waitfor $D/out 'Enter passphrase' 2; b=$(now)
     grep -q 'wrong passphrase' $D/out || fail "no wrong-passphrase message: $(tr -cd '[:print:]\n' <$D/out)"
-    sample n4_wrong_keygate $((b - a))
+    sample "n4_wrong_keygate$tag" $((b - a))
     kill -TERM "$(cat $D/pid)"; wait "$pid"
     exec 3>&-
 }
@@ -181,6 +200,12 @@ v_check() { # keygate check vs its bare zfs get vs zfs get -r without -t
     sample check_bare $((b - a))
     a=$(now); zfs get -H -p -o name,property,value,source -r $p bench >/dev/null || fail naive; b=$(now)
     sample check_naive $((b - a))
+    if [ -n "${KGB_BASE:-}" ]; then # an earlier build, to compare against
+        rc=0
+        a=$(now); "$KGB_BASE" check bench >/dev/null || rc=$?; b=$(now)
+        [ $rc -le 1 ] || fail "$KGB_BASE check rc=$rc"
+        sample check_keygate_base $((b - a))
+    fi
 }
 
 # rotate K NAME...: run the commands starting at the K-th (mod count)
@@ -199,7 +224,13 @@ unlock)
     rotate "$k" 'v_keygate 2' 'v_load_key_r 2' 'v_single'
     rotate "$k" 'v_keygate 8' 'v_load_key_r 8' 'v_single'
     ;;
-wrong) rotate "$2" 'v_wrong' 'v_derivation' ;;
+wrong)
+    if [ -n "$KGB_BASE" ]; then
+        rotate "$2" 'v_wrong' 'v_derivation' 'v_wrong "$KGB_BASE" _base'
+    else
+        rotate "$2" 'v_wrong' 'v_derivation'
+    fi
+    ;;
 check) rotate "$2" 'v_check' ;;
 import)
     zpool import -d /var/lib/kgbench.img -o cachefile=none bench || fail import
@@ -325,6 +356,14 @@ def write_results(t, samples, boots, took):
     put("check_naive_ms", f"{med(naive) / 1000:.0f}", f"median of {len(naive)}, {spread(naive)}")
     put("check_keygate_over_bare", f"{med(ck) / med(bare):.2f}", "goal <= 1.05")
     put("check_naive_over_keygate", f"{med(naive) / med(ck):.2f}", "report only")
+    if "check_keygate_base" in samples:  # an earlier build (keygate-base in the guest)
+        base = samples["check_keygate_base"]
+        put("check_base_ms", f"{med(base) / 1000:.0f}", f"median of {len(base)}, {spread(base)}")
+        put("check_base_over_bare", f"{med(base) / med(bare):.2f}", "the earlier build")
+    if "n4_wrong_keygate_base" in samples:
+        wb = samples["n4_wrong_keygate_base"]
+        put("wrong_n4_base_ms", f"{med(wb) / 1000:.0f}", f"median of {len(wb)}, {spread(wb)}")
+        put("wrong_n4_base_over_one_derivation", f"{med(wb) / med(d):.2f}", "the earlier build")
     on = [b["multi_user_us"] for b in boots["on"]]
     off = [b["multi_user_us"] for b in boots["off"]]
     ready = [b["keygate_us"] for b in boots["on"]]
