@@ -4,7 +4,7 @@
 
 use std::sync::mpsc::{self, Sender};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::secret::Secret;
 use crate::terminal::{Console, Entry, TermError};
@@ -18,7 +18,9 @@ use crate::gate::Event;
 pub const MIN_LEN: usize = 8;
 pub const MAX_LEN: usize = 512;
 
-/// Pause after a rejected passphrase.
+/// The least time between a rejected passphrase's Enter and the next prompt.
+/// It runs from the Enter, so it overlaps the attempt: a slow key derivation
+/// (PBKDF2 at its default cost takes longer) adds no pause on top.
 const REJECT_PAUSE: Duration = Duration::from_secs(1);
 
 pub struct ConsoleSource {
@@ -85,6 +87,7 @@ fn prompt_loop(console: Console, board: Board, events: Sender<Event>, tries: u32
             continue;
         }
         let (reply_tx, reply_rx) = mpsc::channel();
+        let entered = Instant::now();
         let sent = events.send(Event::Passphrase {
             source: name.clone(),
             secret,
@@ -110,7 +113,7 @@ fn prompt_loop(console: Console, board: Board, events: Sender<Event>, tries: u32
                 ));
                 return ended(format!("{wrong} wrong passphrases"));
             }
-            thread::sleep(REJECT_PAUSE);
+            thread::sleep(REJECT_PAUSE.saturating_sub(entered.elapsed()));
         }
     }
 }
