@@ -41,8 +41,15 @@ ROUNDS = int(os.environ.get("KEYGATE_BENCH_ROUNDS", "5"))
 CHECK_ROUNDS = int(os.environ.get("KEYGATE_BENCH_CHECK_ROUNDS", "11"))
 BOOTS = int(os.environ.get("KEYGATE_BENCH_BOOTS", "5"))  # per variant
 VCPUS = 2  # harness.py: -smp 2
+# Root counts to unlock (each round takes about 2.5 x N derivations per N);
+# the serial loop (c) is measured for N = 4 only, and can be left out.
+NS = [int(n) for n in os.environ.get("KEYGATE_BENCH_NS", "4 1 2 8").split()]
+SERIAL = os.environ.get("KEYGATE_BENCH_SERIAL", "1") == "1"
+# An earlier keygate build to compare in the check and wrong-passphrase runs
+# (copied into the staging tree as usr/sbin/keygate-base, if present).
+BASE_WRONG = os.environ.get("KEYGATE_BENCH_BASE_WRONG", "1") == "1"
 
-SETUP = r"""
+SETUP_TEMPLATE = r"""
 scenario_setup() {
     # Part 4: file keys only in pool nest (zfs-load-key.service loads them).
     local r i n
@@ -58,15 +65,15 @@ scenario_setup() {
     # (in parallel: every create of a passphrase root derives its key, and
     # creates that run together share transaction groups)
     local t0=$SECONDS
-    for n in 1 2 4 8; do zfs create "bench/n$n"; done
-    for n in 1 2 4 8; do
+    for n in @NS@; do zfs create "bench/n$n"; done
+    for n in @NS@; do
         for i in $(seq "$n"); do
             printf '%s\n' hunter2hunter2 | zfs create -o encryption=on \
                 -o keyformat=passphrase -o keylocation=prompt "bench/n$n/r$i" &
         done
     done
     wait
-    echo "kgbench: 15 encryption roots in $((SECONDS - t0)) s"
+    echo "kgbench: encryption roots in $((SECONDS - t0)) s"
     t0=$SECONDS
     zfs create bench/c
     for i in $(seq -w 1 199); do
@@ -87,7 +94,7 @@ scenario_setup() {
     n=$(zfs list -H -o name -t filesystem -r bench | wc -l)
     i=$(zfs list -H -o name -t snapshot -r bench | wc -l)
     echo "kgbench: pool bench: $n filesystems, $i snapshots"
-    [ "$n" = 220 ] && [ "$i" = 2000 ] || { echo "kgbench: setup incomplete"; return 1; }
+    [ "$i" = 2000 ] || { echo "kgbench: setup incomplete"; return 1; }
     zfs unload-key -a || true
     zpool export bench
     write_bench_script >/kgvm/bench.sh
@@ -217,15 +224,15 @@ rotate() {
 }
 
 case ${1:-} in
-unlock)
-    k=$2
-    rotate "$k" 'v_keygate 4' 'v_load_key_r 4' 'v_serial 4' 'v_single'
-    rotate "$k" 'v_keygate 1' 'v_load_key_r 1' 'v_single'
-    rotate "$k" 'v_keygate 2' 'v_load_key_r 2' 'v_single'
-    rotate "$k" 'v_keygate 8' 'v_load_key_r 8' 'v_single'
+unlock) # N ROUND [single] [serial]
+    set -- "$2" "$3" "${4:-}" "${5:-}"
+    v=("v_keygate $1" "v_load_key_r $1")
+    [ "$3" != single ] || v+=(v_single)
+    [ "$4" != serial ] || v+=("v_serial $1")
+    rotate "$2" "${v[@]}"
     ;;
-wrong)
-    if [ -n "$KGB_BASE" ]; then
+wrong) # ROUND [base]
+    if [ -n "$KGB_BASE" ] && [ "${3:-}" = base ]; then
         rotate "$2" 'v_wrong' 'v_derivation' 'v_wrong "$KGB_BASE" _base'
     else
         rotate "$2" 'v_wrong' 'v_derivation'
@@ -242,6 +249,9 @@ esac
 BENCH
 }
 """
+
+
+SETUP = SETUP_TEMPLATE.replace("@NS@", " ".join(str(n) for n in sorted(set(NS) | {1})))
 
 
 def med(xs):
@@ -291,24 +301,16 @@ def run(t):
     samples: dict[str, list[int]] = {}
     boots = {"on": [], "off": []}
 
+    def save():
+        (t.rundir / "samples.txt").write_text(
+            "".join(f"{n}\t{' '.join(str(v) for v in vs)}\n" for n, vs in sorted(samples.items())))
+        (t.rundir / "boots.json").write_text(json.dumps(boots, indent=1) + "\n")
+        write_results(t, samples, boots, time.monotonic() - started)
+
+    # Part 4 first: boots with keygate on and off in turn (the install left
+    # it enabled); parts 1-3 follow in the last boot.
     vm = t.boot("boot1")
     boots["on"].append(boot_figures(t, vm))
-    rc, out = t.sh("bash /kgvm/bench.sh import", timeout=600)
-    t.check(rc == 0, f"bench pool imported (filesystems, snapshots: {' '.join(out.split())})")
-    for k in range(CHECK_ROUNDS):
-        rc, out = t.sh(f"bash /kgvm/bench.sh check {k}", timeout=600)
-        collect(out, samples)
-    t.note(f"check done at {time.monotonic() - started:.0f}s")
-    for k in range(ROUNDS):
-        rc, out = t.sh(f"bash /kgvm/bench.sh unlock {k}", timeout=1200)
-        collect(out, samples)
-        rc, out = t.sh(f"bash /kgvm/bench.sh wrong {k}", timeout=600)
-        collect(out, samples)
-        t.note(f"round {k} done at {time.monotonic() - started:.0f}s")
-    (t.rundir / "samples.txt").write_text(
-        "".join(f"{n}\t{' '.join(str(v) for v in vs)}\n" for n, vs in sorted(samples.items())))
-
-    # Part 4: boots with keygate on and off in turn (boot1 was on).
     want = "off"
     while len(boots["on"]) < BOOTS or len(boots["off"]) < BOOTS:
         t.sh(f"systemctl {'disable' if want == 'off' else 'enable'} keygate.service 2>&1", check=True)
@@ -318,10 +320,28 @@ def run(t):
         t.check(fig["enabled"] == (want == "on"), f"keygate {want} in {vm.label}")
         boots[want].append(fig)
         want = "on" if want == "off" else "off"
+    t.note(f"boots done at {time.monotonic() - started:.0f}s")
+    save()
+
+    rc, out = t.sh("bash /kgvm/bench.sh import", timeout=600)
+    t.check(rc == 0, f"bench pool imported (filesystems, snapshots: {' '.join(out.split())})")
+    for k in range(CHECK_ROUNDS):
+        rc, out = t.sh(f"bash /kgvm/bench.sh check {k}", timeout=600)
+        collect(out, samples)
+    t.note(f"check done at {time.monotonic() - started:.0f}s")
+    save()
+    for k in range(ROUNDS):
+        for i, n in enumerate(NS):
+            extra = ("single" if i == 0 else "-") + (" serial" if n == 4 and SERIAL else "")
+            rc, out = t.sh(f"bash /kgvm/bench.sh unlock {n} {k} {extra}", timeout=1800)
+            collect(out, samples)
+        rc, out = t.sh(f"bash /kgvm/bench.sh wrong {k}{' base' if BASE_WRONG else ''}", timeout=900)
+        collect(out, samples)
+        t.note(f"round {k} done at {time.monotonic() - started:.0f}s")
+        save()
     vm.poweroff()
     t.vm = None
-    (t.rundir / "boots.json").write_text(json.dumps(boots, indent=1) + "\n")
-    write_results(t, samples, boots, time.monotonic() - started)
+    save()
 
 
 def write_results(t, samples, boots, took):
@@ -333,9 +353,13 @@ def write_results(t, samples, boots, took):
         tsv.append((name, value))
         notes.append(f"{name}\t{value}\t{how}")
 
-    single = m["single"]
-    put("load_key_one_ms", f"{single / 1000:.0f}", f"median of {len(samples['single'])}, {spread(samples['single'])}")
-    for n in (1, 2, 4, 8):
+    have = lambda *names: all(n in samples for n in names)  # noqa: E731
+    single = m.get("single", 0)
+    if single:
+        put("load_key_one_ms", f"{single / 1000:.0f}", f"median of {len(samples['single'])}, {spread(samples['single'])}")
+    for n in sorted(NS):
+        if not (single and have(f"n{n}_keygate", f"n{n}_load_key_r")):
+            continue
         kg, r = samples[f"n{n}_keygate"], samples[f"n{n}_load_key_r"]
         limit = math.ceil(n / VCPUS) * single
         put(f"unlock_n{n}_keygate_ms", f"{med(kg) / 1000:.0f}", f"median of {len(kg)}, {spread(kg)}")
@@ -343,13 +367,34 @@ def write_results(t, samples, boots, took):
         put(f"unlock_n{n}_limit_ms", f"{limit / 1000:.0f}", f"ceil({n}/{VCPUS}) x load_key_one_ms")
         put(f"unlock_n{n}_keygate_over_limit", f"{med(kg) / limit:.2f}", "goal <= 1.10" if n == 4 else "")
         put(f"unlock_n{n}_keygate_over_load_key_r", f"{med(kg) / med(r):.2f}", "goal <= 0.56" if n == 4 else "")
-    s4 = samples["n4_serial"]
-    put("unlock_n4_serial_ms", f"{med(s4) / 1000:.0f}", f"median of {len(s4)}, {spread(s4)}")
-    put("unlock_n4_keygate_over_serial", f"{m['n4_keygate'] / med(s4):.2f}")
+    if have("n4_serial", "n4_keygate"):
+        s4 = samples["n4_serial"]
+        put("unlock_n4_serial_ms", f"{med(s4) / 1000:.0f}", f"median of {len(s4)}, {spread(s4)}")
+        put("unlock_n4_keygate_over_serial", f"{m['n4_keygate'] / med(s4):.2f}")
+    if have("n4_wrong_keygate", "derivation"):
+        write_wrong(samples, put)
+    if have("check_keygate", "check_bare", "check_naive"):
+        write_check(samples, put)
+    if boots["on"] and boots["off"]:
+        write_boots(boots, put)
+    put("bench_run_s", f"{took:.0f}", "boots and measurements, after the install boot")
+    put("accel", t.cfg.accel)
+    (t.cfg.results / "bench.tsv").write_text("".join(f"{n}\t{v}\n" for n, v in tsv))
+    (t.rundir / "bench-notes.tsv").write_text("\n".join(notes) + "\n")
+
+
+def write_wrong(samples, put):
     w, d = samples["n4_wrong_keygate"], samples["derivation"]
     put("wrong_n4_keygate_ms", f"{med(w) / 1000:.0f}", f"median of {len(w)}, {spread(w)}")
     put("wrong_one_derivation_ms", f"{med(d) / 1000:.0f}", f"median of {len(d)}, {spread(d)}")
     put("wrong_n4_keygate_over_one_derivation", f"{med(w) / med(d):.2f}", "goal <= 1.3")
+    if "n4_wrong_keygate_base" in samples:
+        wb = samples["n4_wrong_keygate_base"]
+        put("wrong_n4_base_ms", f"{med(wb) / 1000:.0f}", f"median of {len(wb)}, {spread(wb)}")
+        put("wrong_n4_base_over_one_derivation", f"{med(wb) / med(d):.2f}", "the earlier build")
+
+
+def write_check(samples, put):
     ck, bare, naive = samples["check_keygate"], samples["check_bare"], samples["check_naive"]
     put("check_keygate_ms", f"{med(ck) / 1000:.0f}", f"median of {len(ck)}, {spread(ck)}")
     put("check_bare_ms", f"{med(bare) / 1000:.0f}", f"median of {len(bare)}, {spread(bare)}")
@@ -360,10 +405,9 @@ def write_results(t, samples, boots, took):
         base = samples["check_keygate_base"]
         put("check_base_ms", f"{med(base) / 1000:.0f}", f"median of {len(base)}, {spread(base)}")
         put("check_base_over_bare", f"{med(base) / med(bare):.2f}", "the earlier build")
-    if "n4_wrong_keygate_base" in samples:
-        wb = samples["n4_wrong_keygate_base"]
-        put("wrong_n4_base_ms", f"{med(wb) / 1000:.0f}", f"median of {len(wb)}, {spread(wb)}")
-        put("wrong_n4_base_over_one_derivation", f"{med(wb) / med(d):.2f}", "the earlier build")
+
+
+def write_boots(boots, put):
     on = [b["multi_user_us"] for b in boots["on"]]
     off = [b["multi_user_us"] for b in boots["off"]]
     ready = [b["keygate_us"] for b in boots["on"]]
@@ -373,9 +417,3 @@ def write_results(t, samples, boots, took):
     put("boot_multi_user_delta_ms", f"{(med(on) - med(off)) / 1000:.0f}", "median enabled - median disabled")
     put("boot_added_ms", f"{med(ready) / 1000:.0f}",
         "keygate.service start to READY=1 (on the critical path); goal <= 100")
-    put("bench_run_s", f"{took:.0f}", "boots and measurements, after the install boot")
-    put("accel", t.cfg.accel)
-    (t.cfg.results / "bench.tsv").write_text("".join(f"{n}\t{v}\n" for n, v in tsv))
-    (t.rundir / "bench-notes.tsv").write_text("\n".join(notes) + "\n")
-    for line in notes:
-        t.note(line)
