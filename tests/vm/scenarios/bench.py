@@ -426,6 +426,34 @@ def write_boots(boots, put):
     put("boot_keygate_start_to_ready_ms", f"{med(ready) / 1000:.0f}", f"median of {len(ready)}, {spread(ready)}")
     put("boot_multi_user_enabled_ms", f"{med(on) / 1000:.0f}", f"median of {len(on)}, {spread(on)}")
     put("boot_multi_user_disabled_ms", f"{med(off) / 1000:.0f}", f"median of {len(off)}, {spread(off)}")
-    put("boot_multi_user_delta_ms", f"{(med(on) - med(off)) / 1000:.0f}", "median enabled - median disabled")
-    put("boot_added_ms", f"{med(ready) / 1000:.0f}",
-        "keygate.service start to READY=1 (on the critical path); goal <= 100")
+    # What keygate adds: multi-user.target with it against without it. Its
+    # own span (start to READY=1) holds the loading of the file keys, which a
+    # boot without keygate does too (in zfs-mount.service).
+    put("boot_added_ms", f"{(med(on) - med(off)) / 1000:.0f}",
+        "median multi-user enabled - median disabled; goal <= 100")
+
+
+def rewrite(results):
+    """Recompute bench.tsv from a run's saved samples.txt and boots.json:
+    python3 tests/vm/scenarios/bench.py target/vm-results"""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    results = Path(results)
+    rundir = results / "bench"
+    samples = {}
+    for line in (rundir / "samples.txt").read_text().splitlines():
+        name, values = line.split("\t")
+        samples[name] = [int(v) for v in values.split()]
+    boots = json.loads((rundir / "boots.json").read_text())
+    accel = dict(l.split("\t", 1) for l in (results / "bench.tsv").read_text().splitlines()).get("accel", "?")
+    took = dict(l.split("\t", 1) for l in (results / "bench.tsv").read_text().splitlines()).get("bench_run_s", "0")
+    t = SimpleNamespace(rundir=rundir, cfg=SimpleNamespace(results=results, accel=accel))
+    write_results(t, samples, boots, float(took))
+    print((results / "bench.tsv").read_text(), end="")
+
+
+if __name__ == "__main__":
+    import sys
+
+    rewrite(sys.argv[1] if len(sys.argv) > 1 else "target/vm-results")
