@@ -122,12 +122,14 @@ keys_ok() { # DATASET: every encrypted dataset under it has its key
 }
 fail() { echo "kgbench-error: $*"; exit 1; }
 
-# waitfor FILE REGEX COUNT: until FILE holds COUNT lines/matches of REGEX
+# waitfor FILE REGEX COUNT [PAUSE]: until COUNT lines of FILE match REGEX.
+# While a measurement runs, one grep per PAUSE (0.1 s): a tighter loop of
+# forks takes CPU from the zfs processes being timed under TCG.
 waitfor() {
     local end=$((SECONDS + 600))
-    until [ "$(grep -o -- "$2" "$1" 2>/dev/null | wc -l)" -ge "$3" ]; do
+    until [ "$(grep -c -- "$2" "$1" 2>/dev/null)" -ge "$3" ]; do
         [ $SECONDS -lt $end ] || fail "no '$2' x$3 in $1: $(tr -cd '[:print:]\n' <"$1")"
-        sleep 0.02
+        sleep "${4:-0.02}"
     done
 }
 
@@ -191,7 +193,7 @@ v_wrong() { # a waiting gate on a pty, 4 roots: wrong passphrase to the next pro
     local pid=$! a b
     exec 3>$D/in
     waitfor $D/out 'Enter passphrase' 1
-    a=$(now); printf '%s\n' "$WRONG" >&3; waitfor $D/out 'Enter passphrase' 2; b=$(now)
+    a=$(now); printf '%s\n' "$WRONG" >&3; waitfor $D/out 'Enter passphrase' 2 0.1; b=$(now)
     grep -q 'wrong passphrase' $D/out || fail "no wrong-passphrase message: $(tr -cd '[:print:]\n' <$D/out)"
     sample "n4_wrong_keygate$tag" $((b - a))
     kill -TERM "$(cat $D/pid)"; wait "$pid"
