@@ -7,8 +7,9 @@ use std::io::{self, Read};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -191,22 +192,30 @@ fn kill_group(child: &Child) {
     }
 }
 
-/// Wait for the child, polling with a growing interval (a call usually
-/// ends within milliseconds; the poll never exceeds 50 ms).
+/// Wait for the child, at most `timeout`. The wait blocks on a helper
+/// thread, so the exit is seen the moment it happens: a poll would add up to
+/// its interval to every call, `keygate check` included. At the deadline the
+/// child's group is killed, which ends the helper's wait.
 fn wait_with_deadline(child: &mut Child, timeout: Duration) -> io::Result<Option<ExitStatus>> {
-    let deadline = Instant::now() + timeout;
-    let mut pause = Duration::from_millis(1);
-    loop {
-        if let Some(status) = child.try_wait()? {
-            return Ok(Some(status));
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    thread::scope(|s| {
+        thread::Builder::new()
+            .name("child wait".into())
+            .spawn_scoped(s, move || {
+                let _ = tx.send(child.wait());
+            })?;
+        match rx.recv_timeout(timeout) {
+            Ok(waited) => waited.map(Some),
+            Err(_) => {
+                if let Ok(pid) = i32::try_from(pid) {
+                    let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+                let _ = rx.recv();
+                Ok(None)
+            }
         }
-        let now = Instant::now();
-        if now >= deadline {
-            return Ok(None);
-        }
-        thread::sleep(pause.min(deadline - now));
-        pause = (pause * 2).min(Duration::from_millis(50));
-    }
+    })
 }
 
 type Reader = thread::JoinHandle<Vec<u8>>;
@@ -234,4 +243,19 @@ fn spawn_reader(mut src: impl Read + Send + 'static, limit: usize) -> Reader {
 
 fn join_reader(r: Reader) -> Vec<u8> {
     r.join().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn a_call_past_its_timeout_is_killed() {
+        let runner = Runner::new("sleep", Duration::from_millis(200));
+        let t = Instant::now();
+        let err = runner.run(&["30"], None).expect_err("times out");
+        assert!(matches!(err, RunError::TimedOut { .. }), "{err}");
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    }
 }

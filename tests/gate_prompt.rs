@@ -6,7 +6,7 @@ mod common;
 mod kit;
 mod memscan;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use nix::sys::termios::LocalFlags;
@@ -68,6 +68,30 @@ fn wrong_then_right() {
     let out = finish(child, TIMEOUT);
     assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
     assert_eq!(sim.keystatus("nest/a"), "available");
+}
+
+/// The pause after a wrong passphrase runs from the Enter: when the attempt
+/// itself took longer than the pause (a slow key derivation), the next prompt
+/// follows the message at once instead of a second later.
+#[test]
+fn a_slow_rejection_is_not_paused_on_top() {
+    let sim = Sim::locked_root_with_child(PASS);
+    sim.load_key_cost(Duration::from_millis(1200));
+    let tty = Pty::new();
+    let child = spawn_prompt(&sim, &[&tty], &[]);
+    tty.expect("Enter passphrase for nest/a: ");
+    tty.type_bytes(b"not-the-passphrase\r");
+    tty.expect_n("wrong passphrase for nest/a", 1, Duration::from_secs(60));
+    let told = Instant::now();
+    tty.expect_n("Enter passphrase for nest/a: ", 2, Duration::from_secs(20));
+    let paused = told.elapsed();
+    assert!(
+        paused < Duration::from_millis(500),
+        "next prompt after {paused:?}"
+    );
+    tty.type_bytes(b"hunter2hunter2\r");
+    let out = finish(child, TIMEOUT);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
 }
 
 #[test]

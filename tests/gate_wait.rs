@@ -168,6 +168,34 @@ fn hint_mode_all_available_is_ready_under_systemd() {
     );
 }
 
+/// A boot that needs nobody: every key is in a file. The gate reads the key
+/// state once, loads the files, and is ready on zfs's word: no second read
+/// on the boot's critical path.
+#[test]
+fn key_files_only_take_one_read() {
+    let sim = Sim::new();
+    sim.pool("nest");
+    let keys = tempfile::tempdir().unwrap();
+    for (root, pass) in [
+        ("nest/f", &b"filepass123"[..]),
+        ("nest/g", &b"otherpass99"[..]),
+    ] {
+        let file = keys.path().join(root.replace('/', "_"));
+        fs::write(&file, [pass, b"\n"].concat()).unwrap();
+        sim.file_root(root, &file, pass);
+    }
+    let notify = NotifySocket::new();
+    let mut cmd = keygate(&sim, &["gate", "--mode", "wait"]);
+    cmd.env("NOTIFY_SOCKET", notify.path());
+    let out = run_with_timeout(cmd, TIMEOUT);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    assert_eq!(sim.keystatus("nest/f"), "available");
+    assert_eq!(sim.keystatus("nest/g"), "available");
+    assert!(notify.messages().join("").contains("READY=1\n"));
+    assert_eq!(sim.count_calls("load-key"), 2, "{:?}", sim.calls());
+    assert_eq!(sim.count_calls("get"), 1, "{:?}", sim.calls());
+}
+
 #[test]
 fn hint_mode_smf_config_error_is_96() {
     let sim = Sim::locked_root_with_child(PASS);

@@ -195,6 +195,19 @@ fn load_key_files(
             "cannot load the key of {root} from its keylocation: {why}"
         ));
     }
+    // When every key is now loaded, zfs's exit statuses say so: the boot
+    // goes on without one more `zfs get` on its critical path. Otherwise one
+    // read shows what is left (and anything loaded meanwhile elsewhere).
+    if result.rejected.is_empty() && result.failed.is_empty() {
+        for r in &mut plan.roots {
+            if result.opened.contains(&r.name) {
+                r.keystatus = crate::plan::KeyStatus::Available;
+            }
+        }
+        if plan.all_available() {
+            return;
+        }
+    }
     match read_plan(&ctx.zfs, &args.targets) {
         Ok(p) => *plan = p,
         Err(e) => reporter.warn(&e.to_string()),

@@ -4,7 +4,7 @@
 
 use std::sync::mpsc::{self, Sender};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::secret::{MAX_LEN, passphrase_problem};
 use crate::terminal::{Console, DISCARDED, Entry, TermError};
@@ -15,7 +15,9 @@ use super::{Event, Reply, SourceHandle, SourceId};
 /// What a console shows while its passphrase is tried.
 pub const CHECKING: &str = "keygate: checking the passphrase...";
 
-/// Pause after a rejected passphrase.
+/// The least time between a rejected passphrase's Enter and the next prompt.
+/// It runs from the Enter, so it overlaps the attempt: a slow key derivation
+/// (PBKDF2 at its default cost takes longer) adds no pause on top.
 const REJECT_PAUSE: Duration = Duration::from_secs(1);
 
 /// Start prompting on `console`. `tries` is the number of wrong passphrases
@@ -100,6 +102,7 @@ fn prompt_held(
             continue;
         }
         let (reply_tx, reply_rx) = mpsc::channel();
+        let entered = Instant::now();
         let sent = events.send(Event::Passphrase {
             source: id.clone(),
             secret,
@@ -126,7 +129,7 @@ fn prompt_held(
                 ));
                 return Some(format!("{wrong} wrong passphrases"));
             }
-            thread::sleep(REJECT_PAUSE);
+            thread::sleep(REJECT_PAUSE.saturating_sub(entered.elapsed()));
         }
     }
 }

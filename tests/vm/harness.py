@@ -425,8 +425,10 @@ class Test:
         vm = Vm(self.cfg, self.rundir, "install", "kgvm.stage=install", payload).start()
         self.vm = vm
         try:
+            # A scenario with a long setup may give its own INSTALL_TIMEOUT.
+            limit = getattr(self.module, "INSTALL_TIMEOUT", INSTALL_TIMEOUT)
             vm.lines["ttyS0"].expect(r"KGVM-INSTALL-OK|kgvm-install: .*(error|failed)|Failed to start kgvm-stage",
-                                     INSTALL_TIMEOUT, what="install boot finishing")
+                                     limit, what="install boot finishing")
             if "KGVM-INSTALL-OK" not in vm.lines["ttyS0"].text():
                 raise ScenarioFailed("install boot failed (see install-ttyS0.log)")
             vm.wait_exit(120)
