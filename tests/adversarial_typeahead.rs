@@ -28,6 +28,40 @@ fn slow_root(check: Duration) -> Sim {
     sim
 }
 
+/// The console's settings, as [`termios_fields`] gives them.
+type Settings = (u64, u64, u64, u64, Vec<u8>);
+
+/// A gate with `extra` arguments prompting on one console, over
+/// [`slow_root`]: the start of every case, up to the first prompt shown.
+/// Also the console's settings from before the gate started.
+fn prompted(check: Duration, extra: &[&str]) -> (Sim, Pty, Settings, common::ChildGuard) {
+    let sim = slow_root(check);
+    let tty = Pty::new();
+    let before = termios_fields(&tty.termios());
+    let gate = spawn_prompt(&sim, &[&tty], extra);
+    tty.expect(PROMPT);
+    (sim, tty, before, gate)
+}
+
+/// Enters `pass` and waits until the gate says it is checking it.
+fn enter_and_check(tty: &Pty, pass: &[u8]) {
+    tty.type_bytes(&line(pass));
+    tty.expect(CHECKING);
+}
+
+/// Waits for the gate to end, which must be with exit 0.
+fn exits_0(gate: common::ChildGuard) {
+    let out = finish(gate, TIMEOUT);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+}
+
+/// None of `secrets` ever reached the screen, and the console's settings
+/// are those it had before the gate.
+fn assert_clean(tty: &Pty, before: &Settings, secrets: &[&[u8]]) {
+    assert_never_shown(tty, secrets);
+    assert_eq!(&termios_fields(&tty.termios()), before);
+}
+
 fn line(pass: &[u8]) -> Vec<u8> {
     let mut l = pass.to_vec();
     l.push(b'\r');
@@ -57,20 +91,14 @@ fn assert_never_shown(tty: &Pty, secrets: &[&[u8]]) {
 /// outcome: echo stays off through the check ("checking the passphrase..." is shown), the result and the pause; the typed-ahead line is the entry of the next prompt: the key loads with it, exit 0, nothing typed ever reaches the screen, terminal restored exactly
 #[test]
 fn next_attempt_typed_during_a_slow_check() {
-    let sim = slow_root(Duration::from_millis(1500));
-    let tty = Pty::new();
-    let before = termios_fields(&tty.termios());
-    let gate = spawn_prompt(&sim, &[&tty], &[]);
-    tty.expect(PROMPT);
-    tty.type_bytes(&line(WRONG));
-    tty.expect(CHECKING);
+    let (sim, tty, before, gate) = prompted(Duration::from_millis(1500), &[]);
+    enter_and_check(&tty, WRONG);
     std::thread::sleep(Duration::from_millis(200));
     type_unechoed(&tty, &line(RIGHT));
     // Still checking the first one: echo must be off now as well.
     assert_eq!(sim.keystatus("nest/a"), "unavailable");
     assert!(!tty.echo_on(), "echo on during the check");
-    let out = finish(gate, TIMEOUT);
-    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    exits_0(gate);
     assert_eq!(sim.keystatus("nest/a"), "available");
     assert_eq!(sim.count_calls("load-key"), 2, "both lines were tried");
     let screen = tty.output();
@@ -80,50 +108,38 @@ fn next_attempt_typed_during_a_slow_check() {
     );
     assert!(screen.contains("keygate: unlocked nest/a."), "{screen}");
     assert!(!screen.contains(DISCARDED), "{screen}");
-    assert_never_shown(&tty, &[RIGHT, WRONG]);
-    assert_eq!(termios_fields(&tty.termios()), before);
+    assert_clean(&tty, &before, &[RIGHT, WRONG]);
 }
 
 /// case: Terminal input / the next attempt typed right after a too-short entry, in the same burst
 /// outcome: the short entry is refused before any zfs call ("too short (5 bytes)"); the bytes after its Enter are the next prompt's entry and unlock, exit 0; nothing echoed, terminal restored exactly
 #[test]
 fn next_attempt_after_a_too_short_entry() {
-    let sim = slow_root(Duration::from_millis(1000));
-    let tty = Pty::new();
-    let before = termios_fields(&tty.termios());
-    let gate = spawn_prompt(&sim, &[&tty], &[]);
-    tty.expect(PROMPT);
+    let (sim, tty, before, gate) = prompted(Duration::from_millis(1000), &[]);
     let mut burst = line(b"qz7x5");
     burst.extend_from_slice(&line(RIGHT));
     type_unechoed(&tty, &burst);
-    let out = finish(gate, TIMEOUT);
-    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    exits_0(gate);
     assert!(
         tty.output().contains("too short (5 bytes)"),
         "{}",
         tty.output()
     );
     assert_eq!(sim.count_calls("load-key"), 1);
-    assert_never_shown(&tty, &[RIGHT, b"qz7x5"]);
-    assert_eq!(termios_fields(&tty.termios()), before);
+    assert_clean(&tty, &before, &[RIGHT, b"qz7x5"]);
 }
 
 /// case: Terminal input / the next attempt typed right after a too-long entry (600 bytes), in the same burst, CR LF line endings
 /// outcome: the long entry is refused before any zfs call ("too long (600 bytes)"); the LF of a CR LF is neither an empty entry nor discarded input; the next line unlocks, exit 0; nothing echoed, terminal restored exactly
 #[test]
 fn next_attempt_after_a_too_long_entry() {
-    let sim = slow_root(Duration::from_millis(1000));
-    let tty = Pty::new();
-    let before = termios_fields(&tty.termios());
-    let gate = spawn_prompt(&sim, &[&tty], &[]);
-    tty.expect(PROMPT);
+    let (sim, tty, before, gate) = prompted(Duration::from_millis(1000), &[]);
     let mut burst = vec![b'L'; 600];
     burst.extend_from_slice(b"\r\n");
     burst.extend_from_slice(RIGHT);
     burst.extend_from_slice(b"\r\n");
     type_unechoed(&tty, &burst);
-    let out = finish(gate, TIMEOUT);
-    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    exits_0(gate);
     let screen = tty.output();
     assert!(screen.contains("too long (600 bytes)"), "{screen}");
     assert!(!screen.contains("Empty passphrase"), "{screen}");
@@ -132,28 +148,20 @@ fn next_attempt_after_a_too_long_entry() {
         "the last LF is no input: {screen}"
     );
     assert_eq!(sim.count_calls("load-key"), 1);
-    assert_never_shown(&tty, &[RIGHT, &[b'L'; 16]]);
-    assert_eq!(termios_fields(&tty.termios()), before);
+    assert_clean(&tty, &before, &[RIGHT, &[b'L'; 16]]);
 }
 
 /// case: Terminal input / typing on while the right passphrase is checked (1 s check)
 /// outcome: nothing echoed; the key loads, and the console is let go saying "input typed since the last entry was discarded." (never silently); the input is thrown away unread, exit 0, terminal restored exactly
 #[test]
 fn typing_on_while_the_right_passphrase_is_checked() {
-    let sim = slow_root(Duration::from_millis(1000));
-    let tty = Pty::new();
-    let before = termios_fields(&tty.termios());
-    let gate = spawn_prompt(&sim, &[&tty], &[]);
-    tty.expect(PROMPT);
-    tty.type_bytes(&line(RIGHT));
-    tty.expect(CHECKING);
+    let (sim, tty, before, gate) = prompted(Duration::from_millis(1000), &[]);
+    enter_and_check(&tty, RIGHT);
     type_unechoed(&tty, b"leftover-typing\r");
-    let out = finish(gate, TIMEOUT);
-    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    exits_0(gate);
     assert_eq!(sim.count_calls("load-key"), 1);
     tty.expect(DISCARDED);
-    assert_never_shown(&tty, &[RIGHT, b"leftover"]);
-    assert_eq!(termios_fields(&tty.termios()), before);
+    assert_clean(&tty, &before, &[RIGHT, b"leftover"]);
 }
 
 /// case: Memory / entries typed ahead: one refused as too long, one tried and wrong, one left over when the console runs out of tries (1 s checks)
@@ -164,13 +172,8 @@ fn typed_ahead_entries_leave_no_copy_in_memory() {
         eprintln!("skipped: scanning another process's memory needs root here");
         return;
     }
-    let sim = slow_root(Duration::from_millis(1000));
-    let tty = Pty::new();
-    let before = termios_fields(&tty.termios());
-    let gate = spawn_prompt(&sim, &[&tty], &["--tries", "2"]);
-    tty.expect(PROMPT);
-    tty.type_bytes(&line(WRONG));
-    tty.expect(CHECKING);
+    let (sim, tty, before, gate) = prompted(Duration::from_millis(1000), &["--tries", "2"]);
+    enter_and_check(&tty, WRONG);
     let too_long: Vec<u8> = b"LONGMARK-".iter().copied().cycle().take(600).collect();
     let mut ahead = line(&too_long);
     ahead.extend_from_slice(&line(b"tried-ahead-7"));
@@ -211,13 +214,8 @@ fn typed_ahead_entries_leave_no_copy_in_memory() {
 #[test]
 fn sigterm_during_a_check_with_type_ahead() {
     use std::os::fd::AsFd;
-    let sim = slow_root(Duration::from_millis(1500));
-    let tty = Pty::new();
-    let before = termios_fields(&tty.termios());
-    let gate = spawn_prompt(&sim, &[&tty], &[]);
-    tty.expect(PROMPT);
-    tty.type_bytes(&line(WRONG));
-    tty.expect(CHECKING);
+    let (sim, tty, before, gate) = prompted(Duration::from_millis(1500), &[]);
+    enter_and_check(&tty, WRONG);
     type_unechoed(&tty, &line(RIGHT));
     assert_eq!(sim.keystatus("nest/a"), "unavailable", "still checking");
     let out = stop(gate);

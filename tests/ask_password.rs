@@ -5,63 +5,16 @@
 mod common;
 mod kit;
 
-use std::os::unix::net::UnixDatagram;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use common::{Sim, SpawnGuarded, TIMEOUT};
-use kit::{
-    NotifySocket, Pty, eventually, finish, host_root, on_terminal, signal, spawn_gate, stderr_of,
-};
+use common::{Sim, TIMEOUT};
+use kit::ask::{ask_dir, asks, field, reply, spawn_tty_agent, tty_agent_unavailable, wait_for_ask};
+use kit::{NotifySocket, Pty, eventually, finish, host_root, signal, spawn_gate, stderr_of};
 
 const PASS: &[u8] = b"hunter2hunter2";
-
-fn ask_dir(sim: &Sim) -> PathBuf {
-    host_root(sim).join("run/systemd/ask-password")
-}
-
-/// The published ask files (name, contents).
-fn asks(dir: &Path) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with("ask.") {
-                out.push((name, std::fs::read_to_string(e.path()).unwrap_or_default()));
-            }
-        }
-    }
-    out
-}
-
-fn field<'a>(ask: &'a str, key: &str) -> &'a str {
-    ask.lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}=")))
-        .unwrap_or("")
-}
-
-fn wait_for_ask(dir: &Path, not_named: Option<&str>) -> (String, String) {
-    let mut found = None;
-    assert!(
-        eventually(Duration::from_secs(10), || {
-            found = asks(dir)
-                .into_iter()
-                .find(|(n, _)| Some(n.as_str()) != not_named);
-            found.is_some()
-        }),
-        "no ask file appeared in {}",
-        dir.display()
-    );
-    found.unwrap()
-}
-
-fn reply(ask: &str, bytes: &[u8]) {
-    let sock = UnixDatagram::unbound().unwrap();
-    sock.send_to(bytes, field(ask, "Socket")).unwrap();
-}
 
 #[test]
 fn request_is_published_and_a_reply_unlocks() {
@@ -224,15 +177,8 @@ fn no_ask_password_turns_it_off() {
 /// namespace where /run/systemd/ask-password is this test's directory.
 #[test]
 fn real_tty_agent_answers() {
-    let agent = "/usr/bin/systemd-tty-ask-password-agent";
-    if !Path::new(agent).exists() || !nix::unistd::Uid::effective().is_root() {
-        return common::skip(&format!("needs root and {agent}"));
-    }
-    let probe = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "true"])
-        .status();
-    if !matches!(probe, Ok(s) if s.success()) {
-        return common::skip("cannot create a mount namespace here");
+    if let Some(why) = tty_agent_unavailable() {
+        return common::skip(&why);
     }
     let sim = Sim::two_locked_roots(PASS);
     let notify = NotifySocket::new();
@@ -240,13 +186,7 @@ fn real_tty_agent_answers() {
     let dir = ask_dir(&sim);
     wait_for_ask(&dir, None);
     let tty = Pty::new();
-    let script = format!(
-        "mkdir -p /run/systemd/ask-password && mount --bind '{}' /run/systemd/ask-password && exec {agent} --query",
-        dir.display()
-    );
-    let mut cmd = Command::new("unshare");
-    cmd.args(["--mount", "--propagation", "private", "sh", "-c", &script]);
-    let agent_child = on_terminal(cmd, &tty).spawn_guarded();
+    let agent_child = spawn_tty_agent(&dir, &tty, "--query");
     tty.expect("Enter passphrase for nest (2 encryption roots)");
     tty.type_bytes(b"hunter2hunter2\r");
     let out = finish(gate, TIMEOUT);

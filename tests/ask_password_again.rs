@@ -6,61 +6,17 @@
 mod common;
 mod kit;
 
-use std::os::unix::net::UnixDatagram;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
 use common::{ChildGuard, SpawnGuarded};
 use common::{Sim, TIMEOUT};
-use kit::{NotifySocket, Pty, eventually, finish, host_root, keygate, on_terminal, signal, stop};
+use kit::ask::{ask_dir, asks, field, next_ask, reply, spawn_tty_agent, tty_agent_unavailable};
+use kit::{NotifySocket, Pty, eventually, finish, keygate, signal, stop};
 
 const PASS: &[u8] = b"rightpass1";
-
-fn ask_dir(sim: &Sim) -> PathBuf {
-    host_root(sim).join("run/systemd/ask-password")
-}
-
-/// The published ask files (name, contents).
-fn asks(dir: &Path) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with("ask.") {
-            out.push((name, std::fs::read_to_string(e.path()).unwrap_or_default()));
-        }
-    }
-    out
-}
-
-fn field<'a>(ask: &'a str, key: &str) -> &'a str {
-    ask.lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}=")))
-        .unwrap_or("")
-}
-
-/// The next ask file not named `not_named`.
-fn next_ask(dir: &Path, not_named: Option<&str>) -> (String, String) {
-    let mut found = None;
-    assert!(
-        eventually(Duration::from_secs(10), || {
-            found = asks(dir)
-                .into_iter()
-                .find(|(n, c)| Some(n.as_str()) != not_named && c.contains("\nMessage="));
-            found.is_some()
-        }),
-        "no new ask file in {}",
-        dir.display()
-    );
-    found.unwrap()
-}
-
-fn reply(ask: &str, bytes: &[u8]) {
-    let sock = UnixDatagram::unbound().unwrap();
-    sock.send_to(bytes, field(ask, "Socket")).unwrap();
-}
 
 /// A gate under systemd (NOTIFY_SOCKET set): ask-password on, no console
 /// prompted directly.
@@ -128,16 +84,8 @@ fn each_failed_reply_is_named_in_the_next_request() {
 /// after a wrong reply, its next question says the passphrase was wrong.
 #[test]
 fn real_tty_agent_shows_the_wrong_passphrase() {
-    let agent = "/usr/bin/systemd-tty-ask-password-agent";
-    if !Path::new(agent).exists() || !nix::unistd::Uid::effective().is_root() {
-        eprintln!("skipped: needs root and {agent}");
-        return;
-    }
-    let probe = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "true"])
-        .status();
-    if !matches!(probe, Ok(s) if s.success()) {
-        eprintln!("skipped: cannot create a mount namespace here");
+    if let Some(why) = tty_agent_unavailable() {
+        eprintln!("skipped: {why}");
         return;
     }
     let sim = Sim::locked_root(PASS);
@@ -146,13 +94,7 @@ fn real_tty_agent_shows_the_wrong_passphrase() {
     let dir = ask_dir(&sim);
     next_ask(&dir, None);
     let tty = Pty::new();
-    let script = format!(
-        "mkdir -p /run/systemd/ask-password && mount --bind '{}' /run/systemd/ask-password && exec {agent} --watch",
-        dir.display()
-    );
-    let mut cmd = Command::new("unshare");
-    cmd.args(["--mount", "--propagation", "private", "sh", "-c", &script]);
-    let agent_child = on_terminal(cmd, &tty).spawn_guarded();
+    let agent_child = spawn_tty_agent(&dir, &tty, "--watch");
     tty.expect("Enter passphrase for nest/a");
     tty.type_bytes(b"wrongpass1\r");
     tty.expect("Wrong passphrase for nest/a; enter it again");

@@ -510,16 +510,20 @@ fn hinted(output: &str) -> String {
     line[from..line.rfind('\'').unwrap()].to_owned()
 }
 
-#[test]
-fn gentoo_layout_keygate_runs_between_zfs_import_and_the_mounts() {
+/// `openrc boot` in `layout` with the key loaded already, the script
+/// installed under a name that sorts last: checks that the boot succeeds
+/// and keygate starts after zfs-import and before zfs-mount. The order the
+/// services started in, keygate's place in it, and the boot's output;
+/// `None` where the layouts cannot be laid out here (skipped).
+fn boot_with_the_key_loaded(layout: StandIns) -> Option<(Vec<String>, usize, String)> {
     if !layouts_available() {
-        return;
+        return None;
     }
     let sim = locked_sim();
     sim.load("nest/secret");
     let service = Service::new(&sim, "hint", &[]);
     // No rc_need: the order comes from the script's depend() alone.
-    service.lay_out(GENTOO, &[], "zz-gate");
+    service.lay_out(layout, &[], "zz-gate");
     let results = service.run_layout(&["openrc boot"]);
     let (out, rc) = &results[0];
     assert_eq!(*rc, 0, "openrc boot:\n{out}");
@@ -527,28 +531,51 @@ fn gentoo_layout_keygate_runs_between_zfs_import_and_the_mounts() {
     let keygate = position(&order, "keygate");
     assert!(position(&order, "zfs-import") < keygate, "{order:?}\n{out}");
     assert!(keygate < position(&order, "zfs-mount"), "{order:?}\n{out}");
+    Some((order, keygate, out.clone()))
+}
+
+/// `openrc boot` in `layout` with the key not loaded and `held` needing
+/// keygate, so the gate fails: checks that OpenRC says it held each of
+/// `held`. The simulator, the service and the boot's output; `None` where
+/// the layouts cannot be laid out here (skipped).
+fn boot_with_a_failing_gate(layout: StandIns, held: &[&str]) -> Option<(Sim, Service, String)> {
+    if !layouts_available() {
+        return None;
+    }
+    let sim = locked_sim();
+    let service = Service::new(&sim, "hint", &[]);
+    service.lay_out(layout, held, "keygate");
+    let results = service.run_layout(&["openrc boot"]);
+    let (out, _) = &results[0];
+    for held in held {
+        assert!(
+            out.contains(&format!("cannot start {held} as keygate would not start")),
+            "{held} held:\n{out}"
+        );
+    }
+    let out = out.clone();
+    Some((sim, service, out))
+}
+
+#[test]
+fn gentoo_layout_keygate_runs_between_zfs_import_and_the_mounts() {
+    let Some((order, keygate, out)) = boot_with_the_key_loaded(GENTOO) else {
+        return;
+    };
     assert!(keygate < position(&order, "localmount"), "{order:?}\n{out}");
     assert!(!out.contains("ERROR"), "{out}");
 }
 
 #[test]
 fn gentoo_layout_a_failed_gate_holds_localmount_and_zfs_mount_until_the_hint_is_run() {
-    if !layouts_available() {
+    let Some((sim, service, out)) = boot_with_a_failing_gate(GENTOO, &["localmount", "zfs-mount"])
+    else {
         return;
-    }
-    let sim = locked_sim();
-    let service = Service::new(&sim, "hint", &[]);
-    service.lay_out(GENTOO, &["localmount", "zfs-mount"], "keygate");
-    let results = service.run_layout(&["openrc boot"]);
-    let (out, _) = &results[0];
+    };
     for held in ["localmount", "zfs-mount"] {
-        assert!(
-            out.contains(&format!("cannot start {held} as keygate would not start")),
-            "{held} held:\n{out}"
-        );
         assert!(!service.order().contains(&held.to_owned()), "{out}");
     }
-    let fix = hinted(out);
+    let fix = hinted(&out);
     assert_eq!(
         &fix[fix.find(" && ").unwrap()..],
         " && rc-service keygate start && rc-service localmount start \
@@ -587,25 +614,13 @@ fn gentoo_layout_a_failed_gate_holds_localmount_and_zfs_mount_until_the_hint_is_
 
 #[test]
 fn debian_layout_keygate_runs_between_zfs_import_and_mountall() {
-    if !layouts_available() {
+    let Some((order, keygate, out)) = boot_with_the_key_loaded(DEBIAN) else {
         return;
-    }
-    let sim = locked_sim();
-    sim.load("nest/secret");
-    let service = Service::new(&sim, "hint", &[]);
-    // No rc_need: the order comes from the script's depend() alone.
-    service.lay_out(DEBIAN, &[], "zz-gate");
-    let results = service.run_layout(&["openrc boot"]);
-    let (out, rc) = &results[0];
-    assert_eq!(*rc, 0, "openrc boot:\n{out}");
-    let order = service.order();
-    let keygate = position(&order, "keygate");
-    assert!(position(&order, "zfs-import") < keygate, "{order:?}\n{out}");
+    };
     assert!(
         keygate < position(&order, "mountall.sh"),
         "{order:?}\n{out}"
     );
-    assert!(keygate < position(&order, "zfs-mount"), "{order:?}\n{out}");
     assert!(
         !order.contains(&"zfs-load-key".to_owned()),
         "zfs-load-key is not in this runlevel: {order:?}"
@@ -617,26 +632,16 @@ fn debian_layout_keygate_runs_between_zfs_import_and_mountall() {
 
 #[test]
 fn debian_layout_a_failed_gate_holds_mountall_and_zfs_mount() {
-    if !layouts_available() {
+    let Some((sim, service, out)) = boot_with_a_failing_gate(DEBIAN, &["mountall.sh", "zfs-mount"])
+    else {
         return;
-    }
-    let sim = locked_sim();
-    let service = Service::new(&sim, "hint", &[]);
-    service.lay_out(DEBIAN, &["mountall.sh", "zfs-mount"], "keygate");
-    let results = service.run_layout(&["openrc boot"]);
-    let (out, _) = &results[0];
-    for held in ["mountall.sh", "zfs-mount"] {
-        assert!(
-            out.contains(&format!("cannot start {held} as keygate would not start")),
-            "{held} held:\n{out}"
-        );
-    }
+    };
     let order = service.order();
     assert!(
         !order.contains(&"mountall.sh".to_owned()) && !order.contains(&"zfs-mount".to_owned()),
         "{order:?}"
     );
-    let fix = hinted(out);
+    let fix = hinted(&out);
     assert!(
         fix.ends_with(&format!(
             " && rc-service keygate start && openrc-run {LOCAL_ETC}/init.d/mountall.sh start \

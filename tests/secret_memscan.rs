@@ -14,7 +14,7 @@ mod memscan;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, OwnedFd};
-use std::process::{ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{ChildStdin, ChildStdout, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{ChildGuard, SpawnGuarded};
@@ -76,15 +76,8 @@ impl Scripted {
     fn start() -> Scripted {
         let pty = nix::pty::openpty(None, None).expect("openpty");
         let path = nix::unistd::ttyname(&pty.slave).expect("ttyname");
-        let mut child = Command::new(std::env::current_exe().expect("current_exe"))
-            .args([
-                "--ignored",
-                "--exact",
-                "memscan_child",
-                "--nocapture",
-                "--test-threads=1",
-                "-q",
-            ])
+        let mut child = common::rerun_ignored("memscan_child")
+            .arg("-q")
             .env(CHILD_ENV, &path)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -19,6 +19,20 @@ fn console(tty: &Pty) -> Arc<Console> {
     Arc::new(Console::open(std::path::Path::new(&tty.path)).unwrap())
 }
 
+/// [`console`], held.
+fn held(tty: &Pty) -> Arc<Console> {
+    let c = console(tty);
+    c.hold().unwrap();
+    c
+}
+
+/// `read_passphrase` at `prompt` on a thread of its own; `cancel` withdraws it.
+fn reading(c: &Arc<Console>, prompt: &'static str, cancel: &Cancel) -> thread::JoinHandle<Entry> {
+    let c = c.clone();
+    let cancel = cancel.clone();
+    thread::spawn(move || c.read_passphrase(prompt, &cancel).unwrap())
+}
+
 fn passphrase(entry: Entry) -> Vec<u8> {
     match entry {
         Entry::Passphrase(s) => s.expose().to_vec(),
@@ -62,15 +76,10 @@ fn queued(tty: &Pty) {
 fn between_prompts_nothing_echoes_and_type_ahead_is_the_next_entry() {
     let tty = Pty::new();
     let before = termios_fields(&tty.termios());
-    let c = console(&tty);
+    let c = held(&tty);
     let cancel = Cancel::new().unwrap();
-    c.hold().unwrap();
     assert!(!tty.echo_on(), "held, before any prompt");
-    let worker = {
-        let c = c.clone();
-        let cancel = cancel.clone();
-        thread::spawn(move || c.read_passphrase("One: ", &cancel).unwrap())
-    };
+    let worker = reading(&c, "One: ", &cancel);
     tty.expect("One: ");
     // Two lines at once: the second is typed ahead of the next prompt.
     tty.type_bytes(b"first-entry\rsecond-entry\r");
@@ -89,14 +98,9 @@ fn between_prompts_nothing_echoes_and_type_ahead_is_the_next_entry() {
 fn after_a_withdrawn_prompt_stale_input_is_discarded_and_said() {
     let tty = Pty::new();
     let before = termios_fields(&tty.termios());
-    let c = console(&tty);
-    c.hold().unwrap();
+    let c = held(&tty);
     let first = Cancel::new().unwrap();
-    let worker = {
-        let c = c.clone();
-        let first = first.clone();
-        thread::spawn(move || c.read_passphrase("One: ", &first).unwrap())
-    };
+    let worker = reading(&c, "One: ", &first);
     tty.expect("One: ");
     tty.type_bytes(b"half");
     first.cancel_with_message("withdrawn");
@@ -104,10 +108,7 @@ fn after_a_withdrawn_prompt_stale_input_is_discarded_and_said() {
     tty.type_bytes(b"stale-bytes\r");
     queued(&tty);
     let second = Cancel::new().unwrap();
-    let worker = {
-        let c = c.clone();
-        thread::spawn(move || c.read_passphrase("Two: ", &second).unwrap())
-    };
+    let worker = reading(&c, "Two: ", &second);
     tty.expect("Two: ");
     assert!(tty.output().contains(DISCARDED), "{}", tty.output());
     tty.type_bytes(b"fresh-entry\r");
@@ -121,8 +122,7 @@ fn after_a_withdrawn_prompt_stale_input_is_discarded_and_said() {
 fn dropping_a_held_console_restores_it() {
     let tty = Pty::new();
     let before = termios_fields(&tty.termios());
-    let c = console(&tty);
-    c.hold().unwrap();
+    let c = held(&tty);
     assert!(!tty.echo_on());
     drop(c);
     assert!(eventually(WAIT, || termios_fields(&tty.termios()) == before));

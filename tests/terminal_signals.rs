@@ -12,7 +12,7 @@ mod common;
 
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -86,18 +86,11 @@ impl Prompting {
         let pty = nix::pty::openpty(None, None).expect("openpty");
         let before = termios::tcgetattr(&pty.slave).expect("tcgetattr");
         let path = nix::unistd::ttyname(&pty.slave).expect("ttyname");
-        let mut cmd = Command::new(std::env::current_exe().expect("current_exe"));
-        cmd.args([
-            "--ignored",
-            "--exact",
-            "signal_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, &path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        let mut cmd = common::rerun_ignored("signal_child");
+        cmd.env(CHILD_ENV, &path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         if epipe {
             cmd.env(EPIPE_ENV, "1");
         }

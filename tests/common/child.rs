@@ -128,6 +128,21 @@ impl SpawnGuarded for Command {
     }
 }
 
+/// This test binary run again for its `#[ignore]`d test `name` alone: a
+/// child entry point that the test re-runs as a process of its own, its
+/// output not captured, on one thread.
+pub fn rerun_ignored(name: &str) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().expect("current_exe"));
+    cmd.args([
+        "--ignored",
+        "--exact",
+        name,
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    cmd
+}
+
 /// The result of [`run_timed`].
 pub struct Timed {
     pub output: Output,

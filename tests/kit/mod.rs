@@ -14,6 +14,8 @@ use nix::unistd::Pid;
 
 use crate::common::{ChildGuard, Sim, SpawnGuarded, keygate_bin};
 
+pub mod ask;
+
 /// `keygate ARGS` against `sim`, with no service manager in its environment
 /// (the test's own may have one) and host paths (/run/keygate, /dev/console,
 /// /sys/...) under [`host_root`], so parallel tests never share them.
