@@ -85,8 +85,7 @@ fn each_failed_reply_is_named_in_the_next_request() {
 #[test]
 fn real_tty_agent_shows_the_wrong_passphrase() {
     if let Some(why) = tty_agent_unavailable() {
-        eprintln!("skipped: {why}");
-        return;
+        return common::skip(&why);
     }
     let sim = Sim::locked_root(PASS);
     let notify = NotifySocket::new();
