@@ -15,33 +15,14 @@ use crate::host::Host;
 use crate::keystore::{Chains, Tools};
 use crate::plan::Plan;
 use crate::report::Reporter;
-use crate::secret::Secret;
 use crate::service::Manager;
 use crate::settings::GateSettings;
 use crate::terminal::Console;
 use crate::zfs::{self, Zfs, ZfsError};
 
-pub use crate::sources::Reply;
-use crate::sources::{ask_password, board, console as console_source};
+use crate::sources::{Event, ask_password, board, console as console_source};
 pub use attempt::Attempt;
 use session::{End, Session};
-
-/// Something the gate must react to besides the passage of time.
-#[derive(Debug)]
-pub enum Event {
-    /// Re-read the key state now (SIGUSR1).
-    Recheck,
-    /// Stop and exit (SIGTERM, SIGINT, ...): the signal number.
-    Terminate(i32),
-    /// A passphrase from a source (a console, ...); the answer goes to `reply`.
-    Passphrase {
-        source: String,
-        secret: Secret,
-        reply: Sender<Reply>,
-    },
-    /// A source stopped (hung up, Ctrl-D, out of tries).
-    SourceEnded { source: String, reason: String },
-}
 
 /// Everything a gate run needs from outside.
 pub struct Context {
@@ -131,7 +112,7 @@ pub fn run(
         reporter: &reporter,
         events,
         board: None,
-        consoles: Vec::new(),
+        sources: Vec::new(),
         prompted: false,
         status,
         chains,
@@ -262,8 +243,7 @@ fn start_prompts(
         let name = console.name().to_string();
         match console_source::spawn(console, board.clone(), events_tx.clone(), args.tries) {
             Ok(source) => {
-                session.status.add_source(format!("console {name}"));
-                session.consoles.push(source);
+                session.add_source(source);
                 session.prompted = true;
             }
             Err(e) => reporter.warn(&format!("cannot prompt on {name}: {e}")),
@@ -272,20 +252,17 @@ fn start_prompts(
     if ask {
         let dir = ctx.host.path(ASK_PASSWORD_DIR);
         match ask_password::spawn(&dir, board.clone(), events_tx, not_after_usec(args)) {
-            Ok(source) => {
-                session.status.add_source("systemd password agents".into());
-                session.consoles.push(source);
-            }
+            Ok(source) => session.add_source(source),
             Err(e) => reporter.warn(&format!(
                 "cannot ask through systemd's password agents ({}): {e}",
                 dir.display()
             )),
         }
     }
-    if session.consoles.is_empty() {
+    if session.sources.is_empty() {
         return;
     }
-    let names: Vec<&str> = session.consoles.iter().map(|c| c.name.as_str()).collect();
+    let names: Vec<String> = session.sources.iter().map(|c| c.id.to_string()).collect();
     reporter.info(&format!(
         "asking for the passphrase of {} on {}",
         plan.locked_names().join(", "),

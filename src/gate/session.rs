@@ -12,14 +12,13 @@ use crate::secret::Secret;
 use crate::settings::{self, GateSettings};
 
 use super::attempt;
-use super::{Context, Event, hint, read_plan};
+use super::{Context, hint, read_plan};
 use std::collections::BTreeSet;
 
 use crate::control::status::SharedStatus;
 use crate::keystore::{self, Chains};
-use crate::sources::Reply;
 use crate::sources::board::{Board, name_list};
-use crate::sources::console::ConsoleSource;
+use crate::sources::{Event, Reply, SourceHandle, SourceId};
 use crate::zfs::ZfsError;
 
 /// How long consoles get to restore themselves and print their last line
@@ -33,7 +32,8 @@ pub struct Session<'a> {
     pub events: Receiver<Event>,
     /// Present while consoles are prompting.
     pub board: Option<Board>,
-    pub consoles: Vec<ConsoleSource>,
+    /// The sources running on threads of their own (consoles, agents).
+    pub sources: Vec<SourceHandle>,
     /// Whether any terminal was put in raw mode (decides how a terminating
     /// signal ends the process).
     pub prompted: bool,
@@ -66,7 +66,7 @@ enum Wake {
 impl Session<'_> {
     pub fn run(mut self, mut plan: Plan) -> End {
         let manager = &self.ctx.manager;
-        if self.consoles.is_empty() {
+        if self.sources.is_empty() {
             self.announce_wait(&plan);
         }
         manager.status(&hint::waiting_status(&plan));
@@ -170,6 +170,14 @@ impl Session<'_> {
         end
     }
 
+    /// Keep a started source, and list it in `keygate status`.
+    pub fn add_source(&mut self, source: SourceHandle) {
+        if let Some(label) = source.id.status_label() {
+            self.status.add_source(label);
+        }
+        self.sources.push(source);
+    }
+
     /// Locked roots a typed passphrase can open now: passphrase roots that
     /// do not wait for a keystore to be opened first.
     pub fn typed_roots(&self, plan: &Plan) -> Vec<String> {
@@ -234,7 +242,7 @@ impl Session<'_> {
     fn try_passphrase(
         &mut self,
         plan: &mut Plan,
-        source: &str,
+        source: &SourceId,
         secret: Secret,
         reply: &Sender<Reply>,
     ) -> bool {
@@ -287,7 +295,7 @@ impl Session<'_> {
         false
     }
 
-    fn locked_set_changed(&self, before: &Plan, now: &Plan, source: Option<&str>) {
+    fn locked_set_changed(&self, before: &Plan, now: &Plan, source: Option<&SourceId>) {
         let opened: Vec<String> = before
             .locked_names()
             .into_iter()
@@ -320,20 +328,19 @@ impl Session<'_> {
         }
     }
 
-    fn source_ended(&mut self, plan: &Plan, source: &str, reason: &str) {
+    fn source_ended(&mut self, plan: &Plan, source: &SourceId, reason: &str) {
         self.reporter
             .warn(&format!("stopped prompting on {source}: {reason}"));
         // `keygate status` lists only the sources still asking.
-        self.status.remove_source(&format!("console {source}"));
-        if source == crate::sources::ask_password::SOURCE_NAME {
-            self.status.remove_source("systemd password agents");
+        if let Some(label) = source.status_label() {
+            self.status.remove_source(&label);
         }
-        self.consoles
-            .retain(|c| c.name != source || !c.handle.is_finished());
+        self.sources
+            .retain(|c| c.id != *source || !c.handle.is_finished());
         let any_left = self
-            .consoles
+            .sources
             .iter()
-            .any(|c| c.name != source && !c.handle.is_finished());
+            .any(|c| c.id != *source && !c.handle.is_finished());
         if !any_left && self.board.is_some() {
             self.reporter.warn(
                 "no console is prompting any more; waiting for the keys to be loaded another way",
@@ -345,7 +352,7 @@ impl Session<'_> {
         }
     }
 
-    fn ready(&self, plan: &Plan, source: Option<&str>) -> End {
+    fn ready(&self, plan: &Plan, source: Option<&SourceId>) -> End {
         let msg = hint::all_loaded(plan);
         if let Some(board) = &self.board {
             let from = source.map(|s| format!(" from {s}")).unwrap_or_default();
@@ -400,7 +407,7 @@ impl Session<'_> {
             board.finish("keygate: no longer prompting.");
         }
         let deadline = Instant::now() + CONSOLE_WIND_DOWN;
-        for c in self.consoles.drain(..) {
+        for c in self.sources.drain(..) {
             while !c.handle.is_finished() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(5));
             }
