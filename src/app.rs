@@ -6,12 +6,13 @@ use std::sync::mpsc;
 use crate::check;
 use crate::cli::{CheckArgs, Cli, Command};
 use crate::config;
-use crate::gate::{self, Context, Event, Outcome};
+use crate::gate::{self, Context, Outcome};
 use crate::host::Host;
 use crate::report::Reporter;
 use crate::service::{Environment, Manager};
 use crate::settings::{GateSettings, ZfsSettings};
 use crate::signals::{self, SignalEvent};
+use crate::sources::Event;
 use crate::zfs::Zfs;
 use nix::sys::signal::Signal;
 

@@ -16,6 +16,7 @@ pub mod keystore;
 pub mod plan;
 pub mod render;
 pub mod report;
+pub mod runner;
 pub mod secret;
 pub mod service;
 pub mod settings;

@@ -310,6 +310,40 @@ pub fn write_secret_line<Fd: AsFd>(fd: Fd, secret: &Secret) -> io::Result<()> {
     Ok(())
 }
 
+/// Passphrase lengths OpenZFS accepts when a key is created: anything
+/// outside can never be right, so it is refused before any zfs call.
+pub const MIN_LEN: usize = 8;
+pub const MAX_LEN: usize = 512;
+
+/// Why a passphrase can never be right, if it cannot: its length is outside
+/// what OpenZFS accepts when a key is created, or it holds a newline.
+/// OpenZFS reads only the first line of a passphrase (up to the first
+/// `\n`), so a passphrase with a newline in it would be cut there and could
+/// open a root whose passphrase is only its first line: it is refused before
+/// any zfs call. (A newline can only arrive over the control socket or from
+/// a password agent; at a console it ends the entry.)
+pub fn passphrase_problem(secret: &Secret) -> Option<String> {
+    let n = secret.len();
+    if let Some(at) = secret.expose().iter().position(|&b| b == b'\n') {
+        return Some(format!(
+            "That passphrase contains a newline (after byte {at}): ZFS reads only the first line of a passphrase, so it cannot be tried."
+        ));
+    }
+    if n == 0 {
+        Some("Empty passphrase; type the passphrase and press Enter.".into())
+    } else if n < MIN_LEN {
+        Some(format!(
+            "That passphrase is too short ({n} bytes): ZFS passphrases are at least {MIN_LEN} bytes."
+        ))
+    } else if n > MAX_LEN {
+        Some(format!(
+            "That passphrase is too long ({n} bytes): ZFS passphrases are at most {MAX_LEN} bytes."
+        ))
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,5 +414,45 @@ mod tests {
         for w in &warnings {
             assert!(!w.is_empty());
         }
+    }
+
+    #[test]
+    fn newline_rule() {
+        for bad in [
+            &b"hunter2hunter2\njunk"[..],
+            b"hunter2hunter2\r\n",
+            b"\nhunter2hunter2",
+        ] {
+            assert!(
+                passphrase_problem(&Secret::from_slice(bad))
+                    .unwrap()
+                    .contains("contains a newline"),
+                "{bad:?}"
+            );
+        }
+        assert!(passphrase_problem(&Secret::from_slice(b"hunter2hunter2\r")).is_none());
+        assert!(passphrase_problem(&Secret::from_slice(b"hunter2\0hunter2")).is_none());
+    }
+
+    #[test]
+    fn length_rules() {
+        assert!(
+            passphrase_problem(&Secret::from_slice(b""))
+                .unwrap()
+                .contains("Empty")
+        );
+        assert!(
+            passphrase_problem(&Secret::from_slice(b"1234567"))
+                .unwrap()
+                .contains("too short (7 bytes)")
+        );
+        assert!(passphrase_problem(&Secret::from_slice(b"12345678")).is_none());
+        assert!(passphrase_problem(&Secret::from_slice(&[b'x'; 512])).is_none());
+        assert!(
+            passphrase_problem(&Secret::from_slice(&[b'x'; 513]))
+                .unwrap()
+                .contains("too long (513 bytes)")
+        );
+        assert!(passphrase_problem(&Secret::from_slice(&[0xff, 0xfe, 0, 1, 2, 3, 4, 5])).is_none());
     }
 }

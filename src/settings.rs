@@ -1,13 +1,12 @@
 //! The gate's settings: command-line flags over the configuration file over
 //! built-in defaults, validated into narrow types.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
 use crate::cli::{GateArgs, Mode, OnTimeout};
 use crate::config::ConfigFile;
+pub use crate::keystore::settings::{ClosePolicy, KeystoreMount, KeystoreSettings};
 
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
 pub const DEFAULT_TRIES: u32 = 3;
@@ -16,75 +15,6 @@ pub const DEFAULT_ZFS: &str = "zfs";
 /// How long one zfs call may take when neither `--zfs-timeout` nor
 /// `zfs_timeout =` says.
 pub const DEFAULT_ZFS_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// What happens to a keystore once the keys inside it are loaded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ClosePolicy {
-    /// Unmount it and unload its key (only a key the gate loaded itself).
-    #[default]
-    Unload,
-    /// Unmount it; its key stays loaded.
-    Unmount,
-    /// Leave it mounted and its key loaded.
-    Keep,
-}
-
-impl ClosePolicy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ClosePolicy::Unload => "unload",
-            ClosePolicy::Unmount => "unmount",
-            ClosePolicy::Keep => "keep",
-        }
-    }
-}
-
-impl fmt::Display for ClosePolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for ClosePolicy {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "unload" => Ok(ClosePolicy::Unload),
-            "unmount" => Ok(ClosePolicy::Unmount),
-            "keep" => Ok(ClosePolicy::Keep),
-            other => Err(format!(
-                "expected one of unload, unmount, keep, found {other:?}"
-            )),
-        }
-    }
-}
-
-/// Where a keystore is mounted while the keys inside it are read.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum KeystoreMount {
-    /// At its own `mountpoint` property, with `zfs mount`.
-    #[default]
-    Own,
-    /// At a fresh directory under `/run/keygate/keystores/` that only root
-    /// can enter, with mount(8); the key files are read from there.
-    Private,
-    /// At this directory, with mount(8) (for `mountpoint=legacy` keystores,
-    /// or to keep it away from its usual place); roots whose key file lies
-    /// under this path depend on it.
-    Path(PathBuf),
-}
-
-/// One `[[keystore]]` entry: a dataset that holds other roots' key files.
-/// Keystores are found without configuration; an entry only changes how one
-/// is opened and closed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeystoreSettings {
-    pub dataset: String,
-    /// None: the global `keystore_close` (default `unload`).
-    pub close: Option<ClosePolicy>,
-    pub mount: KeystoreMount,
-}
 
 /// The zfs program and its per-call timeout: flags over the file over
 /// defaults. The flags are global options, hence apart from [`GateSettings`].

@@ -14,10 +14,9 @@ use crate::control::client::{self, ClientError};
 use crate::control::status::Status;
 use crate::gate::{Context, attempt, read_plan};
 use crate::json;
-use crate::secret::Secret;
+use crate::secret::{Secret, passphrase_problem};
 use crate::sources::Reply;
 use crate::sources::board::name_list;
-use crate::sources::console::passphrase_problem;
 
 fn socket_path(ctx: &Context, given: &Option<PathBuf>) -> PathBuf {
     given

@@ -17,7 +17,7 @@ use clap::ValueEnum;
 
 use crate::cli::{Mode, OnTimeout};
 use crate::duration::Duration;
-use crate::settings::{ClosePolicy, KeystoreMount, KeystoreSettings};
+use crate::keystore::settings::{ClosePolicy, KeystoreMount, KeystoreSettings};
 use crate::text::printable;
 
 use self::toml::{Entry, Value};

@@ -24,12 +24,10 @@ use nix::sys::socket::{getsockopt, sockopt};
 
 use super::protocol::{self, MAX_HEADER, Request};
 use super::status::SharedStatus;
-use crate::gate::Event;
 use crate::report::Reporter;
-use crate::secret::Secret;
+use crate::secret::{Secret, passphrase_problem};
 use crate::service::Manager;
-use crate::sources::Reply;
-use crate::sources::console::passphrase_problem;
+use crate::sources::{Event, Reply, SourceId};
 use crate::terminal::Cancel;
 
 /// How long a client may take to send its request (slow clients are cut off).
@@ -267,7 +265,7 @@ fn handle(
             let (tx, rx) = mpsc::channel::<Reply>();
             events
                 .send(Event::Passphrase {
-                    source: format!("the control socket (pid {})", cred.pid()),
+                    source: SourceId::ControlSocket { pid: cred.pid() },
                     secret,
                     reply: tx,
                 })

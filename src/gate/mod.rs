@@ -3,7 +3,9 @@
 pub mod attempt;
 pub mod consoles;
 mod hint;
+mod prompts;
 mod session;
+mod wake;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -15,33 +17,13 @@ use crate::host::Host;
 use crate::keystore::{Chains, Tools};
 use crate::plan::Plan;
 use crate::report::Reporter;
-use crate::secret::Secret;
 use crate::service::Manager;
 use crate::settings::GateSettings;
-use crate::terminal::Console;
 use crate::zfs::{self, Zfs, ZfsError};
 
-pub use crate::sources::Reply;
-use crate::sources::{ask_password, board, console as console_source};
+use crate::sources::Event;
 pub use attempt::Attempt;
 use session::{End, Session};
-
-/// Something the gate must react to besides the passage of time.
-#[derive(Debug)]
-pub enum Event {
-    /// Re-read the key state now (SIGUSR1).
-    Recheck,
-    /// Stop and exit (SIGTERM, SIGINT, ...): the signal number.
-    Terminate(i32),
-    /// A passphrase from a source (a console, ...); the answer goes to `reply`.
-    Passphrase {
-        source: String,
-        secret: Secret,
-        reply: Sender<Reply>,
-    },
-    /// A source stopped (hung up, Ctrl-D, out of tries).
-    SourceEnded { source: String, reason: String },
-}
 
 /// Everything a gate run needs from outside.
 pub struct Context {
@@ -131,7 +113,7 @@ pub fn run(
         reporter: &reporter,
         events,
         board: None,
-        consoles: Vec::new(),
+        sources: Vec::new(),
         prompted: false,
         status,
         chains,
@@ -144,7 +126,7 @@ pub fn run(
         return open_the_gate(ctx, &reporter, &plan);
     }
     if args.mode != Mode::Wait {
-        start_prompts(ctx, args, &reporter, &plan, &mut session, events_tx);
+        session.start_prompts(&plan, events_tx);
     }
     match session.run(plan) {
         End::Exit(code) => Outcome::Exit(code),
@@ -197,119 +179,8 @@ fn load_key_files(
     }
 }
 
-/// Open the consoles and start one prompting thread per console. Consoles
-/// that cannot be opened are reported and left out; with none left the
-/// gate waits.
-fn start_prompts(
-    ctx: &Context,
-    args: &GateSettings,
-    reporter: &Reporter,
-    plan: &Plan,
-    session: &mut Session<'_>,
-    events_tx: Sender<Event>,
-) {
-    let roots = session.typed_roots(plan);
-    if roots.is_empty() {
-        reporter.info("no locked root takes a typed passphrase; waiting for the keys instead");
-        return;
-    }
-    let under_systemd = ctx.manager == Manager::Systemd;
-    let ask = args.ask_password.unwrap_or(under_systemd);
-    // systemd's console agent already asks on every active console: keygate
-    // prompts there itself only on consoles named explicitly.
-    let agent_consoles = ask && under_systemd;
-    let mut paths = if agent_consoles && args.consoles.is_empty() {
-        Vec::new()
-    } else {
-        consoles::prompt_consoles(&ctx.host, &args.consoles)
-    };
-    if agent_consoles {
-        paths.retain(|p| {
-            let taken = consoles::is_active_console(&ctx.host, p);
-            if taken {
-                reporter.info(&format!(
-                    "not prompting on {} myself: systemd's console agent asks there",
-                    p.display()
-                ));
-            }
-            !taken
-        });
-    }
-    let mut opened = Vec::new();
-    for path in &paths {
-        match Console::open(path) {
-            Ok(c) => opened.push(c),
-            Err(e) if args.mode == Mode::Prompt => {
-                reporter.warn(&format!("{e}; not prompting there"))
-            }
-            Err(e) => reporter.info(&format!("{e}; not prompting there")),
-        }
-    }
-    if opened.is_empty() && !ask {
-        reporter.warn("no console could be opened to prompt on; waiting for the keys instead");
-        return;
-    }
-    let board = match board::Board::new(roots) {
-        Ok(b) => b,
-        Err(e) => {
-            reporter.warn(&format!(
-                "cannot start prompting: {e}; waiting for the keys instead"
-            ));
-            return;
-        }
-    };
-    for console in opened {
-        let name = console.name().to_string();
-        match console_source::spawn(console, board.clone(), events_tx.clone(), args.tries) {
-            Ok(source) => {
-                session.status.add_source(format!("console {name}"));
-                session.consoles.push(source);
-                session.prompted = true;
-            }
-            Err(e) => reporter.warn(&format!("cannot prompt on {name}: {e}")),
-        }
-    }
-    if ask {
-        let dir = ctx.host.path(ASK_PASSWORD_DIR);
-        match ask_password::spawn(&dir, board.clone(), events_tx, not_after_usec(args)) {
-            Ok(source) => {
-                session.status.add_source("systemd password agents".into());
-                session.consoles.push(source);
-            }
-            Err(e) => reporter.warn(&format!(
-                "cannot ask through systemd's password agents ({}): {e}",
-                dir.display()
-            )),
-        }
-    }
-    if session.consoles.is_empty() {
-        return;
-    }
-    let names: Vec<&str> = session.consoles.iter().map(|c| c.name.as_str()).collect();
-    reporter.info(&format!(
-        "asking for the passphrase of {} on {}",
-        plan.locked_names().join(", "),
-        names.join(", ")
-    ));
-    session.board = Some(board);
-}
-
 /// Where systemd's password agents look for requests.
 pub const ASK_PASSWORD_DIR: &str = "/run/systemd/ask-password";
-
-/// CLOCK_MONOTONIC µs after which agents should stop asking (0: never).
-fn not_after_usec(args: &GateSettings) -> u64 {
-    let Some(timeout) = args.timeout else {
-        return 0;
-    };
-    match nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC) {
-        Ok(now) => {
-            let now_us = (now.tv_sec() as u64) * 1_000_000 + (now.tv_nsec() as u64) / 1_000;
-            now_us + timeout.as_micros() as u64
-        }
-        Err(_) => 0,
-    }
-}
 
 fn start_control_socket(
     ctx: &Context,

@@ -12,14 +12,14 @@ use crate::secret::Secret;
 use crate::settings::{self, GateSettings};
 
 use super::attempt;
-use super::{Context, Event, hint, read_plan};
+use super::wake::{Timers, Wake};
+use super::{Context, hint, read_plan};
 use std::collections::BTreeSet;
 
 use crate::control::status::SharedStatus;
 use crate::keystore::{self, Chains};
-use crate::sources::Reply;
 use crate::sources::board::{Board, name_list};
-use crate::sources::console::ConsoleSource;
+use crate::sources::{Event, Reply, SourceHandle, SourceId};
 use crate::zfs::ZfsError;
 
 /// How long consoles get to restore themselves and print their last line
@@ -33,7 +33,8 @@ pub struct Session<'a> {
     pub events: Receiver<Event>,
     /// Present while consoles are prompting.
     pub board: Option<Board>,
-    pub consoles: Vec<ConsoleSource>,
+    /// The sources running on threads of their own (consoles, agents).
+    pub sources: Vec<SourceHandle>,
     /// Whether any terminal was put in raw mode (decides how a terminating
     /// signal ends the process).
     pub prompted: bool,
@@ -57,117 +58,139 @@ pub enum End {
     Signal(i32),
 }
 
-enum Wake {
+/// What the loop does after an event or a wake.
+enum Step {
+    /// Wait for the next event or wake.
+    Wait,
+    /// Re-read the plan now.
     Poll,
-    Keepalive,
-    Timeout,
+    /// Stop: the session is over.
+    End(End),
 }
 
 impl Session<'_> {
     pub fn run(mut self, mut plan: Plan) -> End {
         let manager = &self.ctx.manager;
-        if self.consoles.is_empty() {
+        if self.sources.is_empty() {
             self.announce_wait(&plan);
         }
         manager.status(&hint::waiting_status(&plan));
-        let start = Instant::now();
-        let deadline = self.args.timeout.map(|t| start + t);
-        let interval = self.args.poll_interval.max(Duration::from_millis(10));
-        let keepalive = manager.keepalive_interval();
-        let mut next_poll = start + interval;
-        let mut next_keepalive = start;
+        let mut timers = Timers::start(self.args, manager.keepalive_interval());
         let mut last_error: Option<String> = None;
         let end = loop {
             let now = Instant::now();
-            let mut wake = (next_poll, Wake::Poll);
-            if keepalive.is_some() && next_keepalive < wake.0 {
-                wake = (next_keepalive, Wake::Keepalive);
-            }
-            if let Some(d) = deadline
-                && d < wake.0
-            {
-                wake = (d, Wake::Timeout);
-            }
-            let poll_now = match self
+            let wake = timers.next_wake();
+            let step = match self
                 .events
                 .recv_timeout(wake.0.saturating_duration_since(now))
             {
-                Ok(Event::Recheck) => true,
-                Ok(Event::Terminate(sig)) => {
-                    self.reporter.error(&format!(
-                        "stopped by {} while waiting for the keys of {}",
-                        signal_name(sig),
-                        plan.locked_names().join(", ")
-                    ));
-                    break if self.prompted {
-                        End::Signal(sig)
-                    } else {
-                        End::Exit(1)
-                    };
-                }
-                Ok(Event::Passphrase {
-                    source,
-                    secret,
-                    reply,
-                }) => {
-                    let opened_all = self.try_passphrase(&mut plan, &source, secret, &reply);
-                    if opened_all {
-                        break self.ready(&plan, Some(&source));
-                    }
-                    false
-                }
-                Ok(Event::SourceEnded { source, reason }) => {
-                    self.source_ended(&plan, &source, &reason);
-                    false
-                }
+                Ok(event) => self.handle(event, &mut plan),
                 Err(RecvTimeoutError::Disconnected) => {
                     std::thread::sleep(wake.0.saturating_duration_since(now));
-                    false
+                    Step::Wait
                 }
-                Err(RecvTimeoutError::Timeout) => match wake.1 {
-                    Wake::Poll => true,
-                    Wake::Keepalive => {
-                        if let Some(k) = keepalive {
-                            manager.extend_timeout(k * 3);
-                            next_keepalive = Instant::now() + k;
-                        }
-                        false
-                    }
-                    Wake::Timeout => break self.timed_out(&plan),
-                },
+                Err(RecvTimeoutError::Timeout) => self.woken(wake.1, &mut timers, &plan),
             };
-            if !poll_now {
-                continue;
-            }
-            next_poll = Instant::now() + interval;
-            match self.read() {
-                Ok(mut now_plan) => {
-                    last_error = None;
-                    if now_plan.locked_names() != plan.locked_names() {
-                        self.open_keystores(&mut now_plan);
-                    }
-                    if now_plan.all_available() {
-                        plan = now_plan;
-                        break self.ready(&plan, None);
-                    }
-                    if now_plan.locked_names() != plan.locked_names() {
-                        self.locked_set_changed(&plan, &now_plan, None);
-                    }
-                    plan = now_plan;
-                }
-                Err(e) => {
-                    // A failing poll is reported once per distinct error and
-                    // waited out: the keys can still be loaded.
-                    let text = e.to_string();
-                    if last_error.as_deref() != Some(&text) {
-                        self.reporter.warn(&format!("{text}; still waiting"));
-                        last_error = Some(text);
+            match step {
+                Step::Wait => {}
+                Step::Poll => {
+                    timers.polled();
+                    if let Some(end) = self.poll(&mut plan, &mut last_error) {
+                        break end;
                     }
                 }
+                Step::End(end) => break end,
             }
         };
         self.wind_down();
         end
+    }
+
+    /// React to one event.
+    fn handle(&mut self, event: Event, plan: &mut Plan) -> Step {
+        match event {
+            Event::Recheck => Step::Poll,
+            Event::Terminate(sig) => {
+                self.reporter.error(&format!(
+                    "stopped by {} while waiting for the keys of {}",
+                    signal_name(sig),
+                    plan.locked_names().join(", ")
+                ));
+                Step::End(if self.prompted {
+                    End::Signal(sig)
+                } else {
+                    End::Exit(1)
+                })
+            }
+            Event::Passphrase {
+                source,
+                secret,
+                reply,
+            } => {
+                let opened_all = self.try_passphrase(plan, &source, secret, &reply);
+                if opened_all {
+                    return Step::End(self.ready(plan, Some(&source)));
+                }
+                Step::Wait
+            }
+            Event::SourceEnded { source, reason } => {
+                self.source_ended(plan, &source, &reason);
+                Step::Wait
+            }
+        }
+    }
+
+    /// The time of `wake` has come with no event.
+    fn woken(&self, wake: Wake, timers: &mut Timers, plan: &Plan) -> Step {
+        match wake {
+            Wake::Poll => Step::Poll,
+            Wake::Keepalive => {
+                if let Some(k) = timers.keepalive_sent() {
+                    self.ctx.manager.extend_timeout(k * 3);
+                }
+                Step::Wait
+            }
+            Wake::Timeout => Step::End(self.timed_out(plan)),
+        }
+    }
+
+    /// Re-read the plan and open whatever keystores it allows; the end of
+    /// the session once every key is available.
+    fn poll(&mut self, plan: &mut Plan, last_error: &mut Option<String>) -> Option<End> {
+        match self.read() {
+            Ok(mut now_plan) => {
+                *last_error = None;
+                if now_plan.locked_names() != plan.locked_names() {
+                    self.open_keystores(&mut now_plan);
+                }
+                if now_plan.all_available() {
+                    *plan = now_plan;
+                    return Some(self.ready(plan, None));
+                }
+                if now_plan.locked_names() != plan.locked_names() {
+                    self.locked_set_changed(plan, &now_plan, None);
+                }
+                *plan = now_plan;
+            }
+            Err(e) => {
+                // A failing poll is reported once per distinct error and
+                // waited out: the keys can still be loaded.
+                let text = e.to_string();
+                if last_error.as_deref() != Some(&text) {
+                    self.reporter.warn(&format!("{text}; still waiting"));
+                    *last_error = Some(text);
+                }
+            }
+        }
+        None
+    }
+
+    /// Keep a started source, and list it in `keygate status`.
+    pub fn add_source(&mut self, source: SourceHandle) {
+        if let Some(label) = source.id.status_label() {
+            self.status.add_source(label);
+        }
+        self.sources.push(source);
     }
 
     /// Locked roots a typed passphrase can open now: passphrase roots that
@@ -234,7 +257,7 @@ impl Session<'_> {
     fn try_passphrase(
         &mut self,
         plan: &mut Plan,
-        source: &str,
+        source: &SourceId,
         secret: Secret,
         reply: &Sender<Reply>,
     ) -> bool {
@@ -287,7 +310,7 @@ impl Session<'_> {
         false
     }
 
-    fn locked_set_changed(&self, before: &Plan, now: &Plan, source: Option<&str>) {
+    fn locked_set_changed(&self, before: &Plan, now: &Plan, source: Option<&SourceId>) {
         let opened: Vec<String> = before
             .locked_names()
             .into_iter()
@@ -320,20 +343,19 @@ impl Session<'_> {
         }
     }
 
-    fn source_ended(&mut self, plan: &Plan, source: &str, reason: &str) {
+    fn source_ended(&mut self, plan: &Plan, source: &SourceId, reason: &str) {
         self.reporter
             .warn(&format!("stopped prompting on {source}: {reason}"));
         // `keygate status` lists only the sources still asking.
-        self.status.remove_source(&format!("console {source}"));
-        if source == crate::sources::ask_password::SOURCE_NAME {
-            self.status.remove_source("systemd password agents");
+        if let Some(label) = source.status_label() {
+            self.status.remove_source(&label);
         }
-        self.consoles
-            .retain(|c| c.name != source || !c.handle.is_finished());
+        self.sources
+            .retain(|c| c.id != *source || !c.handle.is_finished());
         let any_left = self
-            .consoles
+            .sources
             .iter()
-            .any(|c| c.name != source && !c.handle.is_finished());
+            .any(|c| c.id != *source && !c.handle.is_finished());
         if !any_left && self.board.is_some() {
             self.reporter.warn(
                 "no console is prompting any more; waiting for the keys to be loaded another way",
@@ -345,7 +367,7 @@ impl Session<'_> {
         }
     }
 
-    fn ready(&self, plan: &Plan, source: Option<&str>) -> End {
+    fn ready(&self, plan: &Plan, source: Option<&SourceId>) -> End {
         let msg = hint::all_loaded(plan);
         if let Some(board) = &self.board {
             let from = source.map(|s| format!(" from {s}")).unwrap_or_default();
@@ -400,7 +422,7 @@ impl Session<'_> {
             board.finish("keygate: no longer prompting.");
         }
         let deadline = Instant::now() + CONSOLE_WIND_DOWN;
-        for c in self.consoles.drain(..) {
+        for c in self.sources.drain(..) {
             while !c.handle.is_finished() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(5));
             }

@@ -14,8 +14,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use super::settings::{ClosePolicy, KeystoreMount, KeystoreSettings};
 use crate::plan::{KeyLocation, Plan};
-use crate::settings::{ClosePolicy, KeystoreMount, KeystoreSettings};
 use crate::zfs::get::Datasets;
 
 /// A root whose key file lies inside a keystore.

@@ -11,17 +11,18 @@
 
 pub mod chain;
 pub mod open;
+pub mod settings;
 pub mod system_mount;
 
 use std::collections::BTreeSet;
 
 use crate::plan::Plan;
-use crate::settings::{ClosePolicy, KeystoreSettings};
 use crate::zfs::Zfs;
 use crate::zfs::get::Datasets;
 
 pub use chain::{ChainError, Dependant, Keystore};
 pub use open::{Closed, KeyOutcome, KeystoreReport, Level, Mounted, open_keystore};
+use settings::{ClosePolicy, KeystoreSettings};
 pub use system_mount::Tools;
 
 /// Every keystore under the targets, in opening order, and which of them

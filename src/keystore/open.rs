@@ -8,7 +8,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::thread;
 
-use crate::settings::{ClosePolicy, KeystoreMount};
+use super::settings::{ClosePolicy, KeystoreMount};
 use crate::zfs::load_key::{self, LoadOutcome};
 use crate::zfs::mount::{self, MountOutcome};
 use crate::zfs::unload_key::{self, UnloadOutcome};

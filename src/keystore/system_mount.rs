@@ -11,8 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::zfs::mount::first_line;
-use crate::zfs::{Zfs, ZfsError};
+use crate::runner::{Runner, first_line};
 
 /// The mount(8) and umount(8) programs and where private mountpoints go.
 /// Every path can be pointed elsewhere by tests.
@@ -76,19 +75,13 @@ pub fn umount(tools: &Tools, dir: &Path) -> Result<(), String> {
     run(tools, &tools.umount, &[dir.display().to_string()])
 }
 
-/// Run `program ARGS` with the same hard timeout and process-group kill as
-/// a zfs call.
+/// Run `program ARGS` on the runner zfs calls use: the same hard timeout
+/// and process-group kill.
 fn run(tools: &Tools, program: &Path, args: &[String]) -> Result<(), String> {
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    let runner = Zfs::new(program, tools.timeout);
+    let runner = Runner::new(program, tools.timeout);
     let shown = runner.describe(&argv);
-    let out = runner.run(&argv, None).map_err(|e| match e {
-        ZfsError::NotFound { program } => format!("the program '{program}' was not found"),
-        ZfsError::TimedOut { timeout, .. } => {
-            format!("'{shown}' timed out after {timeout:?} and was killed")
-        }
-        other => other.to_string(),
-    })?;
+    let out = runner.run(&argv, None).map_err(|e| e.to_string())?;
     if out.code() == Some(0) {
         return Ok(());
     }

@@ -21,14 +21,9 @@ use std::thread::{self, JoinHandle};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg, setsockopt, sockopt};
 
-use super::Reply;
 use super::board::{Board, prompt_text};
-use super::console::{ConsoleSource, passphrase_problem};
-use crate::gate::Event;
-use crate::secret::Secret;
-
-/// How sources name this one in messages.
-pub const SOURCE_NAME: &str = "a systemd password agent";
+use super::{Event, Reply, SourceHandle, SourceId};
+use crate::secret::{Secret, passphrase_problem};
 
 /// Largest reply accepted (several NUL-separated cached passphrases fit).
 const MAX_REPLY: usize = 4096;
@@ -40,7 +35,7 @@ pub fn spawn(
     board: Board,
     events: Sender<Event>,
     not_after_usec: u64,
-) -> io::Result<ConsoleSource> {
+) -> io::Result<SourceHandle> {
     if !dir.exists() {
         fs::create_dir_all(dir)?;
         fs::set_permissions(dir, fs::Permissions::from_mode(0o755))?;
@@ -61,8 +56,8 @@ pub fn spawn(
     let handle: JoinHandle<()> = thread::Builder::new()
         .name("ask-password".into())
         .spawn(move || serve(socket, request, board, events))?;
-    Ok(ConsoleSource {
-        name: SOURCE_NAME.to_string(),
+    Ok(SourceHandle {
+        id: SourceId::AskPassword,
         handle,
     })
 }
@@ -150,7 +145,7 @@ fn serve(socket: UnixDatagram, mut request: Request, board: Board, events: Sende
         }
         if let Err(e) = request.publish(&round.roots, round.initial, accept_cached) {
             let _ = events.send(Event::SourceEnded {
-                source: SOURCE_NAME.into(),
+                source: SourceId::AskPassword,
                 reason: format!("cannot publish the request: {e}"),
             });
             return;
@@ -177,7 +172,7 @@ fn serve(socket: UnixDatagram, mut request: Request, board: Board, events: Sende
             None => continue,
             Some(Answer::Cancelled) => {
                 let _ = events.send(Event::SourceEnded {
-                    source: SOURCE_NAME.into(),
+                    source: SourceId::AskPassword,
                     reason: "the request was cancelled at the agent".into(),
                 });
                 return;
@@ -191,7 +186,7 @@ fn serve(socket: UnixDatagram, mut request: Request, board: Board, events: Sende
                     }
                     let (tx, rx) = mpsc::channel::<Reply>();
                     let sent = events.send(Event::Passphrase {
-                        source: SOURCE_NAME.into(),
+                        source: SourceId::AskPassword,
                         secret,
                         reply: tx,
                     });

@@ -6,25 +6,14 @@ use std::sync::mpsc::{self, Sender};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use crate::secret::Secret;
+use crate::secret::{MAX_LEN, passphrase_problem};
 use crate::terminal::{Console, Entry, TermError};
 
-use super::Reply;
 use super::board::{Board, name_list, prompt_text};
-use crate::gate::Event;
-
-/// Passphrase lengths OpenZFS accepts when a key is created: anything
-/// outside can never be right, so it is refused before any zfs call.
-pub const MIN_LEN: usize = 8;
-pub const MAX_LEN: usize = 512;
+use super::{Event, Reply, SourceHandle, SourceId};
 
 /// Pause after a rejected passphrase.
 const REJECT_PAUSE: Duration = Duration::from_secs(1);
-
-pub struct ConsoleSource {
-    pub name: String,
-    pub handle: JoinHandle<()>,
-}
 
 /// Start prompting on `console`. `tries` is the number of wrong passphrases
 /// allowed (0: unlimited).
@@ -33,20 +22,23 @@ pub fn spawn(
     board: Board,
     events: Sender<Event>,
     tries: u32,
-) -> std::io::Result<ConsoleSource> {
+) -> std::io::Result<SourceHandle> {
     let name = console.name().to_string();
-    let handle = thread::Builder::new()
+    let handle: JoinHandle<()> = thread::Builder::new()
         .name(format!("console {name}"))
         .spawn(move || prompt_loop(console, board, events, tries))?;
-    Ok(ConsoleSource { name, handle })
+    Ok(SourceHandle {
+        id: SourceId::Console(name),
+        handle,
+    })
 }
 
 fn prompt_loop(console: Console, board: Board, events: Sender<Event>, tries: u32) {
-    let name = console.name().to_string();
+    let id = SourceId::Console(console.name().to_string());
     let mut wrong = 0u32;
     let ended = |reason: String| {
         let _ = events.send(Event::SourceEnded {
-            source: name.clone(),
+            source: id.clone(),
             reason,
         });
     };
@@ -86,7 +78,7 @@ fn prompt_loop(console: Console, board: Board, events: Sender<Event>, tries: u32
         }
         let (reply_tx, reply_rx) = mpsc::channel();
         let sent = events.send(Event::Passphrase {
-            source: name.clone(),
+            source: id.clone(),
             secret,
             reply: reply_tx,
         });
@@ -115,35 +107,6 @@ fn prompt_loop(console: Console, board: Board, events: Sender<Event>, tries: u32
     }
 }
 
-/// Why a passphrase can never be right, if it cannot: its length is outside
-/// what OpenZFS accepts when a key is created, or it holds a newline.
-/// OpenZFS reads only the first line of a passphrase (up to the first
-/// `\n`), so a passphrase with a newline in it would be cut there and could
-/// open a root whose passphrase is only its first line: it is refused before
-/// any zfs call. (A newline can only arrive over the control socket or from
-/// a password agent; at a console it ends the entry.)
-pub fn passphrase_problem(secret: &Secret) -> Option<String> {
-    let n = secret.len();
-    if let Some(at) = secret.expose().iter().position(|&b| b == b'\n') {
-        return Some(format!(
-            "That passphrase contains a newline (after byte {at}): ZFS reads only the first line of a passphrase, so it cannot be tried."
-        ));
-    }
-    if n == 0 {
-        Some("Empty passphrase; type the passphrase and press Enter.".into())
-    } else if n < MIN_LEN {
-        Some(format!(
-            "That passphrase is too short ({n} bytes): ZFS passphrases are at least {MIN_LEN} bytes."
-        ))
-    } else if n > MAX_LEN {
-        Some(format!(
-            "That passphrase is too long ({n} bytes): ZFS passphrases are at most {MAX_LEN} bytes."
-        ))
-    } else {
-        None
-    }
-}
-
 /// What the person at the console is told after an attempt.
 pub fn describe(reply: &Reply) -> Vec<String> {
     let mut lines = Vec::new();
@@ -168,46 +131,6 @@ pub fn describe(reply: &Reply) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn newline_rule() {
-        for bad in [
-            &b"hunter2hunter2\njunk"[..],
-            b"hunter2hunter2\r\n",
-            b"\nhunter2hunter2",
-        ] {
-            assert!(
-                passphrase_problem(&Secret::from_slice(bad))
-                    .unwrap()
-                    .contains("contains a newline"),
-                "{bad:?}"
-            );
-        }
-        assert!(passphrase_problem(&Secret::from_slice(b"hunter2hunter2\r")).is_none());
-        assert!(passphrase_problem(&Secret::from_slice(b"hunter2\0hunter2")).is_none());
-    }
-
-    #[test]
-    fn length_rules() {
-        assert!(
-            passphrase_problem(&Secret::from_slice(b""))
-                .unwrap()
-                .contains("Empty")
-        );
-        assert!(
-            passphrase_problem(&Secret::from_slice(b"1234567"))
-                .unwrap()
-                .contains("too short (7 bytes)")
-        );
-        assert!(passphrase_problem(&Secret::from_slice(b"12345678")).is_none());
-        assert!(passphrase_problem(&Secret::from_slice(&[b'x'; 512])).is_none());
-        assert!(
-            passphrase_problem(&Secret::from_slice(&[b'x'; 513]))
-                .unwrap()
-                .contains("too long (513 bytes)")
-        );
-        assert!(passphrase_problem(&Secret::from_slice(&[0xff, 0xfe, 0, 1, 2, 3, 4, 5])).is_none());
-    }
 
     #[test]
     fn replies_in_words() {

@@ -1,11 +1,38 @@
 //! Where passphrases come from. Each source runs on its own thread and sends
-//! `gate::Event::Passphrase` into the gate's one channel; the gate answers
+//! [`Event::Passphrase`] into the gate's one channel; the gate answers
 //! each with a [`Reply`] and keeps the shared [`board::Board`] current so
 //! every source asks only for what is still locked.
+//!
+//! A new kind of source gets a [`SourceId`] variant (how it is named in
+//! messages and in `keygate status`) and, when it runs on a thread of its
+//! own, hands the gate a [`SourceHandle`].
 
 pub mod ask_password;
 pub mod board;
 pub mod console;
+
+use std::fmt;
+use std::sync::mpsc::Sender;
+use std::thread::JoinHandle;
+
+use crate::secret::Secret;
+
+/// Something the gate must react to besides the passage of time.
+#[derive(Debug)]
+pub enum Event {
+    /// Re-read the key state now (SIGUSR1).
+    Recheck,
+    /// Stop and exit (SIGTERM, SIGINT, ...): the signal number.
+    Terminate(i32),
+    /// A passphrase from a source (a console, ...); the answer goes to `reply`.
+    Passphrase {
+        source: SourceId,
+        secret: Secret,
+        reply: Sender<Reply>,
+    },
+    /// A source stopped (hung up, Ctrl-D, out of tries).
+    SourceEnded { source: SourceId, reason: String },
+}
 
 /// The gate's answer to one passphrase.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -18,4 +45,45 @@ pub struct Reply {
     pub failed: Vec<(String, String)>,
     /// Roots a typed passphrase could still open after this attempt.
     pub remaining: Vec<String>,
+}
+
+/// Which source a passphrase (or the end of a source) came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceId {
+    /// A console, by its name (`/dev/ttyS1`).
+    Console(String),
+    /// systemd's password agents, which all answer one request.
+    AskPassword,
+    /// A client of the control socket, by its process id.
+    ControlSocket { pid: i32 },
+}
+
+impl SourceId {
+    /// How `keygate status` lists the source while it asks, for the sources
+    /// the gate starts and stops itself.
+    pub fn status_label(&self) -> Option<String> {
+        match self {
+            SourceId::Console(name) => Some(format!("console {name}")),
+            SourceId::AskPassword => Some("systemd password agents".into()),
+            SourceId::ControlSocket { .. } => None,
+        }
+    }
+}
+
+/// How messages name the source ("unlocked nest/a with the passphrase from
+/// ...").
+impl fmt::Display for SourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourceId::Console(name) => f.write_str(name),
+            SourceId::AskPassword => f.write_str("a systemd password agent"),
+            SourceId::ControlSocket { pid } => write!(f, "the control socket (pid {pid})"),
+        }
+    }
+}
+
+/// A source running on its own thread, as the gate keeps it.
+pub struct SourceHandle {
+    pub id: SourceId,
+    pub handle: JoinHandle<()>,
 }

@@ -60,7 +60,7 @@ pub fn with_passphrase(
 
 /// [`classify`], naming the call and the signal when zfs was killed
 /// without a word (an OOM kill, someone's `kill -9`).
-fn outcome(zfs: &Zfs, argv: &[&str], out: &super::command::CallOutput) -> LoadOutcome {
+fn outcome(zfs: &Zfs, argv: &[&str], out: &super::CallOutput) -> LoadOutcome {
     use std::os::unix::process::ExitStatusExt;
     match out.status.signal() {
         Some(sig) if out.stderr.trim().is_empty() => LoadOutcome::Failed(format!(

@@ -1,8 +1,8 @@
 //! Running the `zfs` program: one module per invocation keygate makes.
 //!
-//! Every call goes through [`Zfs::run`]: an argument list (never a shell), a
-//! hard timeout after which the call's whole process group is killed, and the
-//! call's stderr carried in the error.
+//! Every call goes through [`Zfs::run`], on the generic [`crate::runner`]:
+//! an argument list (never a shell), a hard timeout after which the call's
+//! whole process group is killed, and the call's stderr carried in the error.
 
 mod command;
 pub mod get;
@@ -11,4 +11,5 @@ pub mod mount;
 pub mod unload_key;
 pub mod unmount;
 
-pub use command::{CallOutput, Zfs, ZfsError};
+pub use crate::runner::CallOutput;
+pub use command::{Zfs, ZfsError};

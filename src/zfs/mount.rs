@@ -7,6 +7,7 @@
 //! private mountpoint is mounted with mount(8) instead (`crate::keystore`).
 
 use super::{Zfs, ZfsError};
+use crate::runner::first_line;
 
 /// What one `zfs mount DATASET` came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,17 +35,6 @@ pub fn classify(code: Option<i32>, stderr: &str) -> MountOutcome {
 pub fn mount(zfs: &Zfs, dataset: &str) -> Result<MountOutcome, ZfsError> {
     let out = zfs.run(&["mount", dataset], None)?;
     Ok(classify(out.code(), &out.stderr))
-}
-
-/// The first line of stderr, or what the exit status says when it is empty.
-pub(crate) fn first_line(stderr: &str, what: &str, code: Option<i32>) -> String {
-    match stderr.lines().map(str::trim).find(|l| !l.is_empty()) {
-        Some(l) => l.to_string(),
-        None => match code {
-            Some(c) => format!("{what} exited with status {c}"),
-            None => format!("{what} was killed by a signal"),
-        },
-    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Interface to `zfs unload-key ROOT`.
 
-use super::mount::first_line;
 use super::{Zfs, ZfsError};
+use crate::runner::first_line;
 
 /// What one `zfs unload-key ROOT` came to.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! Interface to `zfs unmount DATASET`.
 
-use super::mount::first_line;
 use super::{Zfs, ZfsError};
+use crate::runner::first_line;
 
 /// What one `zfs unmount DATASET` came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
