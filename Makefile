@@ -2,7 +2,8 @@
 #
 #   make                      build the release binary and the docs
 #   make check                run the tests (the README's `cargo test --locked`)
-#   make install              install everything under $(DESTDIR)
+#   make install              install everything under $(DESTDIR); what it
+#                             installs must have been built by `make` first
 #   make install INIT=openrc  only the OpenRC files besides the binary and docs
 #                             (default: the running service manager's)
 #   make uninstall            remove what `make install` put in place
@@ -51,13 +52,15 @@ export CARGO_TARGET_DIR
 
 all: build docs
 
+# `-p keygate`: the product only, not the test-only zfs simulator that is
+# the workspace's other member.
 build:
-	$(CARGO) build --release --locked
+	$(CARGO) build --release --locked -p keygate
 
 # Man pages and completions come from the clap definitions (examples/gen-docs.rs);
 # keeping them out of the binary keeps clap_mangen and clap_complete out too.
 docs:
-	$(CARGO) run --locked --example gen-docs -- $(DOCDIR)
+	$(CARGO) run --locked -p keygate --example gen-docs -- $(DOCDIR)
 
 check test:
 	$(CARGO) test --locked
@@ -75,6 +78,21 @@ lint:
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
 install: install-bin install-docs $(addprefix install-,$(INIT))
+
+# `make install` builds nothing: it is usually run as `sudo make install`,
+# and building as root in the user's tree would leave root-owned files in
+# target/ (breaking the user's next build) and run the build, its build
+# scripts and downloads, as root. When something it installs is missing it
+# stops, before installing anything, with one line saying to run `make`.
+BUILT := $(RELEASE_BIN) $(DOCDIR)/man/keygate.8 $(DOCDIR)/completions/keygate.bash
+ifneq ($(filter install install-bin install-docs,$(MAKECMDGOALS)),)
+ifeq ($(filter all build docs,$(MAKECMDGOALS)),)
+MISSING := $(firstword $(foreach f,$(BUILT),$(if $(wildcard $(f)),,$(f))))
+ifneq ($(MISSING),)
+$(error $(MISSING) is missing: run `make` first (as yourself, not root), then `make install`)
+endif
+endif
+endif
 
 install-bin:
 	$(INSTALL) -Dm755 $(RELEASE_BIN) $(DESTDIR)$(SBINDIR)/keygate

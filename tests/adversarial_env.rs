@@ -5,6 +5,7 @@
 mod common;
 mod kit;
 
+use common::SpawnGuarded;
 use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 
@@ -28,7 +29,7 @@ fn notify_socket_pointing_nowhere() {
     cmd.env("NOTIFY_SOCKET", "/nonexistent/notify.sock")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let gate = cmd.spawn().unwrap();
+    let gate = cmd.spawn_guarded();
     assert!(eventually(TIMEOUT, || default_socket(&sim).exists()));
     sim.load("nest/a");
     let out = finish(gate, TIMEOUT);
@@ -74,8 +75,7 @@ fn no_console_in_auto_mode() {
 #[test]
 fn run_read_only() {
     if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("skipped: needs root to mount a read-only /run");
-        return;
+        return common::skip("needs root to mount a read-only /run");
     }
     let sim = Sim::locked_root(PASS);
     let run = host_root(&sim).join("run");
@@ -120,8 +120,7 @@ fn run_read_only() {
     let gate = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .spawn_guarded();
     tty.expect("Enter passphrase for nest/a: ");
     tty.type_bytes(b"hunter2hunter2\r");
     let out = finish(gate, TIMEOUT);
@@ -148,8 +147,7 @@ fn unlock_without_a_terminal() {
     let child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .spawn_guarded();
     let out = finish(child, TIMEOUT);
     assert_eq!(out.status.code(), Some(2), "{}", common::show(&out));
     assert!(
@@ -170,7 +168,7 @@ fn stderr_is_a_broken_pipe() {
     drop(r);
     let mut cmd = keygate(&sim, &["gate", "--mode", "prompt", "--console", &tty.path]);
     cmd.stdout(Stdio::null()).stderr(Stdio::from(w));
-    let gate = cmd.spawn().unwrap();
+    let gate = cmd.spawn_guarded();
     tty.expect("Enter passphrase for nest/a: ");
     tty.type_bytes(b"hunter2hunter2\r");
     let out = finish(gate, TIMEOUT);

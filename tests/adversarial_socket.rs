@@ -11,10 +11,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use common::{Sim, TIMEOUT, run_with_timeout};
+use common::{Sim, TIMEOUT, run_with_timeout, unprivileged};
 use kit::{
-    control_exchange, default_socket, eventually, fd_count, keygate, locked_by_status, spawn_wait,
-    stderr_of, stop, thread_count,
+    control_exchange, default_socket, eventually, fd_count, keygate_at, locked_by_status,
+    spawn_wait, stderr_of, stop, thread_count,
 };
 
 const PASS: &[u8] = b"hunter2hunter2";
@@ -24,26 +24,23 @@ const PASS: &[u8] = b"hunter2hunter2";
 #[test]
 fn non_root_peer() {
     if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("skipped: needs root to run a client as another uid");
-        return;
+        return common::skip("needs root to run a client as another uid");
     }
     let sim = Sim::locked_root(PASS);
     let gate = spawn_wait(&sim, &[]);
     let socket = default_socket(&sim);
-    let mut p = socket.clone();
-    while p.pop() && p.starts_with(sim.root()) {
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    let mut p = sim.root().to_path_buf();
-    while p.pop() && p != std::path::Path::new("/") {
-        let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755));
-        if p == std::path::Path::new("/tmp") {
-            break;
-        }
-    }
+    // Misconfigure on purpose, inside the test's own tree only: only the
+    // peer-credential check stands. The client runs a copy of the binary
+    // that uid 65534 can reach wherever the checkout is.
+    let bin = unprivileged::keygate_for_nobody(&sim);
+    unprivileged::open_up_to(socket.parent().unwrap(), sim.root());
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let mut cmd = keygate(&sim, &["status", "--socket", socket.to_str().unwrap()]);
-    std::os::unix::process::CommandExt::uid(&mut cmd, 65534);
+    let mut cmd = keygate_at(
+        &bin,
+        &sim,
+        &["status", "--socket", socket.to_str().unwrap()],
+    );
+    std::os::unix::process::CommandExt::uid(&mut cmd, unprivileged::NOBODY);
     let out = run_with_timeout(cmd, TIMEOUT);
     assert_eq!(out.status.code(), Some(1), "{}", common::show(&out));
     assert!(

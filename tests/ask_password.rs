@@ -5,9 +5,10 @@
 mod common;
 mod kit;
 
+use common::{ChildGuard, SpawnGuarded};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -53,14 +54,14 @@ fn field<'a>(ask: &'a str, key: &str) -> &'a str {
 
 /// A gate under systemd (NOTIFY_SOCKET set), so ask-password is on by
 /// default and no console is prompted directly.
-fn spawn_gate(sim: &Sim, notify: &NotifySocket, extra: &[&str]) -> Child {
+fn spawn_gate(sim: &Sim, notify: &NotifySocket, extra: &[&str]) -> ChildGuard {
     let mut args = vec!["gate", "--poll-interval", "1h"];
     args.extend_from_slice(extra);
     let mut cmd = keygate(sim, &args);
     cmd.env("NOTIFY_SOCKET", notify.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    cmd.spawn().unwrap()
+    cmd.spawn_guarded()
 }
 
 fn wait_for_ask(dir: &Path, not_named: Option<&str>) -> (String, String) {
@@ -228,15 +229,13 @@ fn no_ask_password_turns_it_off() {
 fn real_tty_agent_answers() {
     let agent = "/usr/bin/systemd-tty-ask-password-agent";
     if !Path::new(agent).exists() || !nix::unistd::Uid::effective().is_root() {
-        eprintln!("skipped: needs root and {agent}");
-        return;
+        return common::skip(&format!("needs root and {agent}"));
     }
     let probe = Command::new("unshare")
         .args(["--mount", "--propagation", "private", "true"])
         .status();
     if !matches!(probe, Ok(s) if s.success()) {
-        eprintln!("skipped: cannot create a mount namespace here");
-        return;
+        return common::skip("cannot create a mount namespace here");
     }
     let sim = nest();
     let notify = NotifySocket::new();
@@ -250,7 +249,7 @@ fn real_tty_agent_answers() {
     );
     let mut cmd = Command::new("unshare");
     cmd.args(["--mount", "--propagation", "private", "sh", "-c", &script]);
-    let agent_child = on_terminal(cmd, &tty).spawn().unwrap();
+    let agent_child = on_terminal(cmd, &tty).spawn_guarded();
     tty.expect("Enter passphrase for nest (2 encryption roots)");
     tty.type_bytes(b"hunter2hunter2\r");
     let out = finish(gate, TIMEOUT);

@@ -4,6 +4,7 @@
 mod common;
 mod kit;
 
+use common::SpawnGuarded;
 use std::time::Duration;
 
 use common::{Fault, Sim, TIMEOUT, run_with_timeout};
@@ -301,7 +302,7 @@ fn a_closed_stdout_is_not_a_crash() {
     drop(reader);
     cmd.stdout(std::process::Stdio::from(writer))
         .stderr(std::process::Stdio::piped());
-    let out = kit::finish(cmd.spawn().unwrap(), TIMEOUT);
+    let out = kit::finish(cmd.spawn_guarded(), TIMEOUT);
     assert_eq!(out.status.code(), Some(1), "{}", common::show(&out));
     assert!(!stderr_of(&out).contains("panicked"), "{}", stderr_of(&out));
 }

@@ -5,12 +5,12 @@ mod common;
 mod kit;
 
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use common::{Sim, TIMEOUT, run_with_timeout};
+use common::{ChildGuard, Sim, SpawnGuarded, TIMEOUT, run_with_timeout, unprivileged};
 use kit::{
     Pty, control_exchange, default_socket, eventually, finish, keygate, on_terminal, signal,
     stderr_of, stdout_of,
@@ -26,14 +26,13 @@ fn nest() -> Sim {
     sim
 }
 
-fn spawn_gate(sim: &Sim, extra: &[&str]) -> Child {
+fn spawn_gate(sim: &Sim, extra: &[&str]) -> ChildGuard {
     let mut args = vec!["gate", "--mode", "wait", "--poll-interval", "1h"];
     args.extend_from_slice(extra);
     let child = keygate(sim, &args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .spawn_guarded();
     let socket = default_socket(sim);
     assert!(
         eventually(Duration::from_secs(10), || socket.exists()),
@@ -109,9 +108,7 @@ fn unlock_over_ssh_continues_the_boot() {
     let sim = nest();
     let gate = spawn_gate(&sim, &[]);
     let tty = Pty::new();
-    let unlock = on_terminal(keygate(&sim, &["unlock"]), &tty)
-        .spawn()
-        .unwrap();
+    let unlock = on_terminal(keygate(&sim, &["unlock"]), &tty).spawn_guarded();
     tty.expect("Enter passphrase for nest/a, nest/b: ");
     tty.type_bytes(b"hunter2hunter2\n");
     let out = finish(unlock, TIMEOUT);
@@ -130,9 +127,7 @@ fn unlock_with_a_wrong_passphrase_says_so_and_the_gate_keeps_waiting() {
     let sim = nest();
     let gate = spawn_gate(&sim, &[]);
     let tty = Pty::new();
-    let unlock = on_terminal(keygate(&sim, &["unlock"]), &tty)
-        .spawn()
-        .unwrap();
+    let unlock = on_terminal(keygate(&sim, &["unlock"]), &tty).spawn_guarded();
     tty.expect("Enter passphrase");
     tty.type_bytes(b"wrong-passphrase\n");
     let out = finish(unlock, TIMEOUT);
@@ -153,7 +148,7 @@ fn unlock_with_a_wrong_passphrase_says_so_and_the_gate_keeps_waiting() {
     assert_eq!(out.status.code(), Some(0));
 }
 
-fn gate_exited(child: &Child) -> bool {
+fn gate_exited(child: &ChildGuard) -> bool {
     std::fs::metadata(format!("/proc/{}", child.id())).is_err()
         || std::fs::read_to_string(format!("/proc/{}/stat", child.id()))
             .map(|s| s.contains(") Z "))
@@ -165,9 +160,7 @@ fn unlock_without_a_gate_loads_the_keys_itself() {
     let sim = nest();
     sim.encrypted_root("nest/c", b"other-passphrase");
     let tty = Pty::new();
-    let unlock = on_terminal(keygate(&sim, &["unlock", "nest"]), &tty)
-        .spawn()
-        .unwrap();
+    let unlock = on_terminal(keygate(&sim, &["unlock", "nest"]), &tty).spawn_guarded();
     tty.expect("Enter passphrase for nest/a, nest/b, nest/c: ");
     tty.type_bytes(b"hunter2hunter2\n");
     let out = finish(unlock, TIMEOUT);
@@ -189,8 +182,7 @@ fn socket_unlock_while_a_console_prompts() {
     let gate = keygate(&sim, &["gate", "--mode", "prompt", "--console", &tty.path])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .spawn_guarded();
     tty.expect("Enter passphrase for nest (2 encryption roots): ");
     let answer = control_exchange(&default_socket(&sim), &unlock_request(PASS));
     assert!(answer.starts_with("KEYGATE/1 OK\n"), "{answer}");
@@ -292,8 +284,7 @@ fn a_stale_socket_is_replaced_and_a_live_one_left_alone() {
     let second = keygate(&sim, &["gate", "--mode", "wait", "--timeout", "500ms"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .spawn_guarded();
     let out = finish(second, TIMEOUT);
     assert!(
         stderr_of(&out).contains("another keygate is already answering"),
@@ -311,24 +302,24 @@ fn a_stale_socket_is_replaced_and_a_live_one_left_alone() {
 #[test]
 fn non_root_clients_are_refused_even_if_permissions_are_loosened() {
     if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("skipped: needs root to run a client as another uid");
-        return;
+        return common::skip("needs root to run a client as another uid");
     }
     let sim = nest();
     let gate = spawn_gate(&sim, &[]);
     let socket = default_socket(&sim);
-    // Misconfigure on purpose: only the peer-credential check stands.
-    let mut p = socket.clone();
-    while p.pop() {
-        let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755));
-        if p == std::path::Path::new("/tmp") || p.as_os_str().is_empty() {
-            break;
-        }
-    }
+    // Misconfigure on purpose, inside the test's own tree only: only the
+    // peer-credential check stands. The client runs a copy of the binary
+    // that uid 65534 can reach wherever the checkout is.
+    let bin = unprivileged::keygate_for_nobody(&sim);
+    unprivileged::open_up_to(socket.parent().unwrap(), sim.root());
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let mut cmd = keygate(&sim, &["status", "--socket", socket.to_str().unwrap()]);
+    let mut cmd = kit::keygate_at(
+        &bin,
+        &sim,
+        &["status", "--socket", socket.to_str().unwrap()],
+    );
     use std::os::unix::process::CommandExt;
-    cmd.uid(65534).gid(65534);
+    cmd.uid(unprivileged::NOBODY).gid(unprivileged::NOBODY);
     let out = run_with_timeout(cmd, TIMEOUT);
     assert_eq!(out.status.code(), Some(1), "{}", common::show(&out));
     assert!(

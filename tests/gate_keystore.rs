@@ -5,8 +5,9 @@
 mod common;
 mod kit;
 
+use common::{ChildGuard, SpawnGuarded};
 use std::fs;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 
 use common::{Sim, TIMEOUT};
 use kit::{Pty, finish, keygate, stderr_of};
@@ -47,7 +48,7 @@ impl World {
             .set_keylocation(name, &format!("file://{mp}/{file}"));
     }
 
-    fn gate(&self, tty: &Pty, extra: &[&str]) -> Child {
+    fn gate(&self, tty: &Pty, extra: &[&str]) -> ChildGuard {
         let mut args = vec![
             "--zfs",
             &self.zfs,
@@ -61,8 +62,7 @@ impl World {
         keygate(&self.sim, &args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
+            .spawn_guarded()
     }
 }
 

@@ -6,6 +6,7 @@ mod common;
 mod kit;
 mod memscan;
 
+use common::SpawnGuarded;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -37,7 +38,7 @@ fn right_passphrase_unlocks_and_is_ready() {
     cmd.env("NOTIFY_SOCKET", notify.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let child = cmd.spawn().unwrap();
+    let child = cmd.spawn_guarded();
     tty.expect("Enter passphrase for nest/a: ");
     assert!(!tty.echo_on(), "echo must be off while prompting");
     assert!(!tty.termios().local_flags.contains(LocalFlags::ICANON));

@@ -5,6 +5,7 @@
 mod common;
 mod kit;
 
+use common::{ChildGuard, SpawnGuarded};
 use std::fs;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -187,7 +188,7 @@ fn hint_mode_smf_config_error_is_96() {
     assert_eq!(run_with_timeout(cmd, TIMEOUT).status.code(), Some(2));
 }
 
-fn spawn_wait(sim: &Sim, extra: &[&str], notify: Option<&NotifySocket>) -> std::process::Child {
+fn spawn_wait(sim: &Sim, extra: &[&str], notify: Option<&NotifySocket>) -> ChildGuard {
     let dir = tempfile::tempdir().unwrap();
     let console = console_file(&dir);
     std::mem::forget(dir);
@@ -199,8 +200,7 @@ fn spawn_wait(sim: &Sim, extra: &[&str], notify: Option<&NotifySocket>) -> std::
     }
     cmd.stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+        .spawn_guarded()
 }
 
 #[test]

@@ -3,19 +3,21 @@
 //! over-long entries are never left behind.
 //!
 //! The prompting process is this test binary re-executed with
-//! `KEYGATE_TEST_MEMSCAN_CHILD=<pty slave path>`, running only the hidden
+//! `KEYGATE_TEST_MEMSCAN_CHILD=<pty slave path>`, running only the ignored
 //! test `memscan_child`, which follows the script in `child_script`. Without
 //! that variable `memscan_child` does nothing. The passphrases are made up by
 //! the parent and reach the child only through the pty, so any copy found in
 //! the child was made by keygate's code.
 
+mod common;
 mod memscan;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsFd, OwnedFd};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{ChildGuard, SpawnGuarded};
 use keygate::terminal::{Cancel, Console, Entry};
 use memscan::find_in_process_memory;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -23,8 +25,10 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 const CHILD_ENV: &str = "KEYGATE_TEST_MEMSCAN_CHILD";
 const WAIT: Duration = Duration::from_secs(10);
 
-/// Hidden entry point of the prompting child (see the module docs).
+/// Entry point of the prompting child (see the module docs): ignored,
+/// the parent runs it by name with `--ignored --exact`.
 #[test]
+#[ignore = "the child of another test, run by it"]
 fn memscan_child() {
     let Ok(path) = std::env::var(CHILD_ENV) else {
         return;
@@ -61,7 +65,7 @@ fn memscan_child() {
 }
 
 struct Scripted {
-    child: Child,
+    child: ChildGuard,
     master: OwnedFd,
     to_child: ChildStdin,
     from_child: BufReader<ChildStdout>,
@@ -74,6 +78,7 @@ impl Scripted {
         let path = nix::unistd::ttyname(&pty.slave).expect("ttyname");
         let mut child = Command::new(std::env::current_exe().expect("current_exe"))
             .args([
+                "--ignored",
                 "--exact",
                 "memscan_child",
                 "--nocapture",
@@ -83,8 +88,7 @@ impl Scripted {
             .env(CHILD_ENV, &path)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn child");
+            .spawn_guarded();
         let to_child = child.stdin.take().expect("stdin");
         let from_child = BufReader::new(child.stdout.take().expect("stdout"));
         drop(pty.slave);

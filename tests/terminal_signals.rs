@@ -3,17 +3,20 @@
 //! and prompts again in raw mode when continued).
 //!
 //! The prompting process is this test binary itself, re-executed with
-//! `KEYGATE_TEST_SIGNAL_CHILD=<pty slave path>` to run only the hidden test
+//! `KEYGATE_TEST_SIGNAL_CHILD=<pty slave path>` to run only the ignored test
 //! `signal_child`, which then behaves like a minimal gate: signal thread,
 //! one console thread, and `terminate_by` on `SignalEvent::Terminate`.
 //! Without that variable `signal_child` does nothing.
 
+mod common;
+
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::{ChildGuard, SpawnGuarded};
 use keygate::signals::{self, SignalEvent};
 use keygate::terminal::{Cancel, Console, Entry};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -26,8 +29,10 @@ const CHILD_ENV: &str = "KEYGATE_TEST_SIGNAL_CHILD";
 const EPIPE_ENV: &str = "KEYGATE_TEST_SIGNAL_CHILD_EPIPE";
 const WAIT: Duration = Duration::from_secs(10);
 
-/// Hidden entry point of the prompting child (see the module docs).
+/// Entry point of the prompting child (see the module docs): ignored,
+/// the parent runs it by name with `--ignored --exact`.
 #[test]
+#[ignore = "the child of another test, run by it"]
 fn signal_child() {
     let Ok(path) = std::env::var(CHILD_ENV) else {
         return;
@@ -69,7 +74,7 @@ fn signal_child() {
 }
 
 struct Prompting {
-    child: Child,
+    child: ChildGuard,
     master: OwnedFd,
     slave: OwnedFd,
     before: Termios,
@@ -82,15 +87,21 @@ impl Prompting {
         let before = termios::tcgetattr(&pty.slave).expect("tcgetattr");
         let path = nix::unistd::ttyname(&pty.slave).expect("ttyname");
         let mut cmd = Command::new(std::env::current_exe().expect("current_exe"));
-        cmd.args(["--exact", "signal_child", "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, &path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "--ignored",
+            "--exact",
+            "signal_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, &path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         if epipe {
             cmd.env(EPIPE_ENV, "1");
         }
-        let child = cmd.spawn().expect("spawn child");
+        let child = cmd.spawn_guarded();
         let mut p = Prompting {
             child,
             master: pty.master,
@@ -177,17 +188,6 @@ impl Prompting {
             ),
         }
         assert_same_termios(&self.before, &self.termios());
-    }
-}
-
-impl Drop for Prompting {
-    fn drop(&mut self) {
-        // Never leave the child behind when an assertion fails (a no-op
-        // once it has been reaped).
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
     }
 }
 

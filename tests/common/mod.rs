@@ -15,23 +15,39 @@
 //! Each test binary uses a subset, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
-#[path = "../support/zfs-sim/escape.rs"]
-pub mod escape;
-#[path = "../support/zfs-sim/state.rs"]
-pub mod state;
+pub use zfs_sim::{escape, state};
+
+mod child;
+pub mod unprivileged;
+#[allow(unused_imports)]
+pub use child::*;
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use nix::fcntl::{Flock, FlockArg};
 
 use state::{Crypt, Dataset, KeyFormat, State};
+
+/// Whether this run is a CI run (`CI=true`), where no test may skip.
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| v == "true")
+}
+
+/// Skips the calling test (it should `return` right after): prints
+/// `skipped: WHY` on a developer's machine, fails the test under `CI=true`,
+/// where a missing dependency must turn the run red.
+#[track_caller]
+pub fn skip(why: &str) {
+    assert!(
+        !in_ci(),
+        "CI=true, so this test may not be skipped: {why} (.ci/install-deps provides it)"
+    );
+    eprintln!("skipped: {why}");
+}
 
 /// A generous default for one child process.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
@@ -41,9 +57,17 @@ pub fn keygate_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_keygate"))
 }
 
-/// The simulator binary.
+/// The simulator binary: the workspace member `zfs-sim`, built into the
+/// same target directory as keygate by `cargo test` at the top.
 pub fn zfs_sim_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_zfs-sim"))
+    let bin = keygate_bin().with_file_name("zfs-sim");
+    assert!(
+        bin.is_file(),
+        "the zfs simulator {} is missing: run the whole `cargo test --locked`, \
+         or `cargo build --locked -p zfs-sim` before `cargo test --test NAME`",
+        bin.display()
+    );
+    bin
 }
 
 /// A fault for one subcommand of the simulator (see `tests/support/zfs-sim/main.rs`).
@@ -446,104 +470,6 @@ impl Sim {
             .iter()
             .filter(|c| c.first().map(String::as_str) == Some(command))
             .count()
-    }
-}
-
-// ----- running children -----
-
-/// The result of [`run_timed`].
-pub struct Timed {
-    pub output: Output,
-    pub timed_out: bool,
-    pub elapsed: Duration,
-}
-
-/// Runs `cmd` with stdin from /dev/null, killing its whole process group
-/// after `timeout`. Returns its output (killed: by SIGKILL).
-pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Output {
-    cmd.stdin(Stdio::null());
-    run_timed(cmd, None, timeout).output
-}
-
-/// Like [`run_with_timeout`], with `input` written to the child's stdin
-/// (then closed).
-pub fn run_with_input(cmd: Command, input: &[u8], timeout: Duration) -> Output {
-    run_timed(cmd, Some(input), timeout).output
-}
-
-/// Runs `cmd` in a new process group; stdout and stderr are captured.
-/// With `input`, stdin is a pipe fed with it; otherwise stdin is whatever
-/// `cmd` says. After `timeout`, or once the child has exited, the rest of
-/// its process group is killed so leftover grandchildren cannot hold the
-/// pipes open.
-pub fn run_timed(mut cmd: Command, input: Option<&[u8]>, timeout: Duration) -> Timed {
-    cmd.stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    if input.is_some() {
-        cmd.stdin(Stdio::piped());
-    }
-    let start = Instant::now();
-    let mut child: Child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
-    let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let writer = input.map(|data| {
-        let data = data.to_vec();
-        let mut stdin = child.stdin.take().expect("piped stdin");
-        thread::spawn(move || {
-            let _ = stdin.write_all(&data);
-        })
-    });
-    let reader = |r: Option<Box<dyn Read + Send>>| {
-        thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut r) = r {
-                let _ = r.read_to_end(&mut buf);
-            }
-            buf
-        })
-    };
-    let out_t = reader(
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    );
-    let err_t = reader(
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    );
-    let mut timed_out = false;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if start.elapsed() >= timeout => {
-                timed_out = true;
-                let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
-                break child.wait().expect("waiting for the killed child");
-            }
-            Ok(None) => thread::sleep(Duration::from_millis(5)),
-            Err(e) => panic!("waiting for {cmd:?}: {e}"),
-        }
-    };
-    let elapsed = start.elapsed();
-    let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
-    if let Some(w) = writer {
-        let _ = w.join();
-    }
-    let stdout = out_t.join().unwrap_or_default();
-    let stderr = err_t.join().unwrap_or_default();
-    Timed {
-        output: Output {
-            status,
-            stdout,
-            stderr,
-        },
-        timed_out,
-        elapsed,
     }
 }
 

@@ -12,13 +12,18 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::common::{Sim, keygate_bin};
+use crate::common::{ChildGuard, Sim, SpawnGuarded, keygate_bin};
 
 /// `keygate ARGS` against `sim`, with no service manager in its environment
 /// (the test's own may have one) and host paths (/run/keygate, /dev/console,
 /// /sys/...) under [`host_root`], so parallel tests never share them.
 pub fn keygate(sim: &Sim, args: &[&str]) -> Command {
-    let mut c = Command::new(keygate_bin());
+    keygate_at(&keygate_bin(), sim, args)
+}
+
+/// Like [`keygate`], with the binary at `bin` (a copy of the one under test).
+pub fn keygate_at(bin: &Path, sim: &Sim, args: &[&str]) -> Command {
+    let mut c = Command::new(bin);
     c.args(args).envs(sim.envs()).stdin(Stdio::null());
     for var in ["NOTIFY_SOCKET", "SMF_FMRI", "RC_SVCNAME"] {
         c.env_remove(var);
@@ -74,25 +79,10 @@ impl NotifySocket {
     }
 }
 
-/// Wait for a spawned child, killing it after `timeout`. Returns its output.
-pub fn finish(child: Child, timeout: Duration) -> std::process::Output {
-    let pid = Pid::from_raw(child.id() as i32);
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = done.clone();
-    let killer = thread::spawn(move || {
-        let start = Instant::now();
-        while start.elapsed() < timeout {
-            if flag.load(std::sync::atomic::Ordering::SeqCst) {
-                return;
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
-        let _ = kill(pid, Signal::SIGKILL);
-    });
-    let out = child.wait_with_output().unwrap();
-    done.store(true, std::sync::atomic::Ordering::SeqCst);
-    let _ = killer.join();
-    out
+/// Wait for a spawned child, killing it (its process group) after
+/// `timeout`. Returns its output.
+pub fn finish(child: ChildGuard, timeout: Duration) -> std::process::Output {
+    child.finish(timeout)
 }
 
 /// Poll `cond` every 10 ms until it holds or `timeout` passes.
@@ -287,17 +277,19 @@ pub fn on_terminal(mut cmd: Command, pty: &Pty) -> Command {
 
 // ----- helpers for the adversarial suite (tests/adversarial_*.rs) -----
 
-/// `keygate ARGS` spawned with stdout and stderr piped.
-pub fn spawn(sim: &Sim, args: &[&str]) -> Child {
+/// `keygate ARGS` spawned with stdout and stderr piped, in a process
+/// group of its own that is killed when the guard is dropped.
+pub fn spawn(sim: &Sim, args: &[&str]) -> ChildGuard {
+    use std::os::unix::process::CommandExt;
     keygate(sim, args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+        .process_group(0)
+        .spawn_guarded()
 }
 
 /// A prompting gate on `consoles` (poll every 200 ms), plus `extra` args.
-pub fn spawn_prompt(sim: &Sim, consoles: &[&Pty], extra: &[&str]) -> Child {
+pub fn spawn_prompt(sim: &Sim, consoles: &[&Pty], extra: &[&str]) -> ChildGuard {
     let mut args: Vec<&str> = vec!["gate", "--mode", "prompt", "--poll-interval", "200ms"];
     for c in consoles {
         args.push("--console");
@@ -309,7 +301,7 @@ pub fn spawn_prompt(sim: &Sim, consoles: &[&Pty], extra: &[&str]) -> Child {
 
 /// A waiting gate (no polls unless `extra` asks for them) whose control
 /// socket is up when this returns.
-pub fn spawn_wait(sim: &Sim, extra: &[&str]) -> Child {
+pub fn spawn_wait(sim: &Sim, extra: &[&str]) -> ChildGuard {
     let mut args = vec!["gate", "--mode", "wait"];
     if !extra.contains(&"--poll-interval") {
         args.extend_from_slice(&["--poll-interval", "1h"]);
@@ -445,7 +437,7 @@ pub fn died_by(out: &std::process::Output) -> Option<i32> {
 }
 
 /// Ends a gate that is still waiting (SIGTERM) and returns its output.
-pub fn stop(gate: Child) -> std::process::Output {
+pub fn stop(gate: ChildGuard) -> std::process::Output {
     signal(&gate, Signal::SIGTERM);
     finish(gate, crate::common::TIMEOUT)
 }
