@@ -8,9 +8,10 @@ mod keyring_kit;
 mod kit;
 
 use std::fs;
+use std::os::unix::process::CommandExt;
 use std::time::Duration;
 
-use common::{Sim, TIMEOUT, run_with_timeout};
+use common::{Sim, SpawnGuarded, TIMEOUT, run_with_timeout};
 use keyring_kit::{TestKey, private_session};
 use kit::{Pty, finish, keygate, stderr_of};
 
@@ -132,8 +133,8 @@ fn a_cache_of_wrong_passphrases_leaves_the_prompt() {
     let child = cmd
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        .process_group(0)
+        .spawn_guarded();
     pty.expect("Enter passphrase for nest/a: ");
     pty.type_bytes(b"hunter2hunter2\r");
     let out = finish(child, TIMEOUT);
@@ -156,8 +157,8 @@ fn typed_at_console(
     let child = cmd
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        .process_group(0)
+        .spawn_guarded();
     pty.expect("Enter passphrase for nest/a: ");
     pty.type_bytes(typed);
     pty.type_bytes(b"\r");
@@ -289,8 +290,8 @@ fn a_wrong_typed_passphrase_is_never_shared() {
     let child = cmd
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        .process_group(0)
+        .spawn_guarded();
     pty.expect("Enter passphrase for nest/a: ");
     pty.type_bytes(b"wrong-passphrase\r");
     pty.expect("wrong passphrase for nest/a");
