@@ -160,7 +160,7 @@ fn a_key_device_opens_the_others_and_is_closed_after() {
     let child = prompting(&sim, &luks, KEYFILE_LAYOUT, &pty);
     // Only the key device takes the passphrase (the simulated pool shows
     // its root before the import).
-    pty.expect("Enter passphrase for luks:keyfile, nest (2 encryption roots): ");
+    pty.expect("Enter passphrase for luks:keyfile, nest (1 LUKS device and 1 encryption root): ");
     pty.type_bytes(b"hunter2hunter2\r");
     let out = finish(child, TIMEOUT);
     let err = stderr_of(&out);
