@@ -62,6 +62,9 @@ impl Session<'_> {
                     }
                 }
                 *plan = p;
+                // Roots of the new pools whose key is a file load first,
+                // as at start.
+                super::load_key_files(self.ctx, self.args, self.reporter, &self.chains, plan);
             }
             Err(e) => self
                 .reporter

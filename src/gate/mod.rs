@@ -112,7 +112,9 @@ pub fn run(
     }
     load_key_files(ctx, args, &reporter, &chains, &mut plan);
 
-    let status = SharedStatus::new(mode_name(args.mode), plan.locked_names());
+    let mut locked = luks.closed();
+    locked.extend(plan.locked_names());
+    let status = SharedStatus::new(mode_name(args.mode), locked);
     // Dropped when this function returns, on every path: removes the socket.
     let _server = start_control_socket(ctx, args, &reporter, &status, events_tx.clone());
     let mut session = Session {

@@ -21,8 +21,8 @@ scenario_setup() {
     printf '%s' keygate-probe-key-file-0123456789 >/root/k.key
     printf '%s' not-the-key-file >/root/wrong.key
     truncate -s 16M /root/plain.img
-    luks_format /dev/vdb probe0
-    luks_format /dev/vdc probe1 /root/k.key
+    luks_format /dev/disk/by-id/virtio-pool0 probe0
+    luks_format /dev/disk/by-id/virtio-pool1 probe1 /root/k.key
     cryptsetup close probe0
     cryptsetup close probe1
     cat >/root/luks-probe-commands.txt <<'KGVM_EOF'
