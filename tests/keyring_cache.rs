@@ -302,3 +302,16 @@ fn a_wrong_typed_passphrase_is_never_shared() {
     assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
     assert_eq!(key.payload().as_deref(), Some(PASS));
 }
+
+#[test]
+fn a_cached_entry_zfs_cannot_take_is_not_tried_on_the_roots() {
+    // "hunter2hunter2\nx" would open nest/a if it reached zfs load-key,
+    // which reads only the first line.
+    let sim = nest();
+    let key = TestKey::new();
+    key.add(b"hunter2hunter2\nx", Duration::from_secs(150));
+    let out = run_with_timeout(waiting_gate(&sim, &key), TIMEOUT);
+    assert_eq!(out.status.code(), Some(1), "{}", common::show(&out));
+    assert_eq!(sim.keystatus("nest/a"), "unavailable");
+    assert_eq!(sim.count_calls("load-key"), 0);
+}

@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use crate::keyring::{self, CachedKey, Shared};
 use crate::luks::SharePassphrase;
 use crate::plan::Plan;
-use crate::secret::{Secret, passphrase_problem};
+use crate::secret::Secret;
 use crate::sources::SourceId;
 
 use super::ASK_PASSWORD_DIR;
@@ -43,11 +43,6 @@ impl Session<'_> {
         for secret in entries {
             if self.all_done(plan) {
                 break;
-            }
-            // The same rule as for a typed passphrase: ZFS would cut one
-            // with a newline at the newline.
-            if passphrase_problem(&secret).is_some() && self.luks.is_done() {
-                continue;
             }
             let (reply, _answer) = mpsc::channel();
             if self.try_passphrase(plan, &SourceId::Keyring, secret, &reply) {

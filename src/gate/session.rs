@@ -282,7 +282,14 @@ impl Session<'_> {
         reply: &Sender<Reply>,
     ) -> bool {
         let luks = self.try_luks(plan, &secret);
-        let candidates = self.zfs_roots(plan);
+        // A passphrase ZFS could never take (a cached LUKS passphrase of
+        // another length, or with a newline, which ZFS would cut) goes to
+        // the LUKS devices only.
+        let candidates = if crate::secret::passphrase_problem(&secret).is_some() {
+            Vec::new()
+        } else {
+            self.zfs_roots(plan)
+        };
         let mut result = attempt::passphrase(&self.ctx.zfs, &candidates, &secret);
         result.opened.splice(0..0, luks.opened);
         result.rejected.splice(0..0, luks.rejected);
