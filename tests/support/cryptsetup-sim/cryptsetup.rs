@@ -149,7 +149,8 @@ fn status(dir: &Path, rest: &[String]) {
         if m.readonly { "readonly" } else { "read/write" }
     );
     if m.discards {
-        println!("  flags:   discards");
+        // Real cryptsetup ends the flags line with a space.
+        println!("  flags:   discards ");
     }
     exit(0);
 }
@@ -165,10 +166,7 @@ fn open(dir: &Path, o: &Opts, rest: &[String]) {
         die(&format!("unsupported --type {k}"));
     }
     if name.contains('/') {
-        fail(
-            1,
-            &format!("Cannot use device {name}, name is invalid or still in use."),
-        );
+        fail(1, &format!("Name \"{name}\" invalid. It contains \"/\"."));
     }
     let header = o.header.as_deref().unwrap_or(dev);
     for p in [header, dev.as_str()] {
@@ -176,14 +174,6 @@ fn open(dir: &Path, o: &Opts, rest: &[String]) {
             fail(4, &format!("Device {p} does not exist or access denied."));
         }
     }
-    let key: Vec<u8> = match o.key_file.as_deref() {
-        Some("-") | None => {
-            let mut buf = Vec::new();
-            let _ = std::io::stdin().read_to_end(&mut buf);
-            buf
-        }
-        Some(path) => std::fs::read(path).unwrap_or_else(|_| fail(1, "Failed to open key file.")),
-    };
     let _guard = lock(dir);
     let mut state = State::read(dir);
     let Some(device) = known(&state, header).cloned() else {
@@ -203,6 +193,18 @@ fn open(dir: &Path, o: &Opts, rest: &[String]) {
             &format!("Cannot use device {dev} which is in use (already mapped or mounted)."),
         );
     }
+    // The key is read once the device and the name have passed.
+    let key: Vec<u8> = match o.key_file.as_deref() {
+        Some("-") | None => {
+            let mut buf = Vec::new();
+            let _ = std::io::stdin().read_to_end(&mut buf);
+            if buf.is_empty() {
+                fail(1, "Nothing to read on input.");
+            }
+            buf
+        }
+        Some(path) => std::fs::read(path).unwrap_or_else(|_| fail(1, "Failed to open key file.")),
+    };
     let cost = config(dir)
         .iter()
         .find_map(|l| l.strip_prefix("open-cost-ms ")?.trim().parse::<u64>().ok())
