@@ -7,7 +7,6 @@ use crate::check;
 use crate::cli::{CheckArgs, Cli, Command};
 use crate::config;
 use crate::gate::{self, Context, Outcome};
-use crate::host::Host;
 use crate::report::Reporter;
 use crate::service::{Environment, Manager};
 use crate::settings::{GateSettings, ZfsSettings};
@@ -50,11 +49,7 @@ pub fn run(cli: Cli, env: &Environment) -> i32 {
                     return manager.exit_config();
                 }
             };
-            let ctx = Context {
-                zfs,
-                manager: manager.clone(),
-                host: Host::from_process(),
-            };
+            let ctx = Context::of_process(zfs, manager.clone());
             let (tx, rx) = mpsc::channel::<Event>();
             forward_signals(tx.clone(), &manager);
             match gate::run(&ctx, &settings, rx, tx) {
@@ -67,21 +62,11 @@ pub fn run(cli: Cli, env: &Environment) -> i32 {
         }
         Command::Unlock(mut args) => {
             args.socket = args.socket.or_else(|| file.socket.clone());
-            let ctx = Context {
-                zfs,
-                manager,
-                host: Host::from_process(),
-            };
-            crate::unlock::unlock(&ctx, &args)
+            crate::unlock::unlock(&Context::of_process(zfs, manager), &args)
         }
         Command::Status(mut args) => {
             args.socket = args.socket.or_else(|| file.socket.clone());
-            let ctx = Context {
-                zfs,
-                manager,
-                host: Host::from_process(),
-            };
-            crate::unlock::status(&ctx, &args)
+            crate::unlock::status(&Context::of_process(zfs, manager), &args)
         }
         // Handled above, before the configuration is read.
         Command::Render(_) => manager.exit_config(),
@@ -145,7 +130,7 @@ fn luks_rows(zfs: &Zfs, file: &config::ConfigFile) -> Vec<check::LuksRow> {
             crate::settings::DEFAULT_CRYPTSETUP,
         )),
         zpool: crate::luks::Zpool::new(runner(&file.zpool, crate::settings::DEFAULT_ZPOOL)),
-        host: Host::from_process(),
+        host: crate::host::Host::from_process(),
     };
     check::luks_rows(&file.luks, &tools)
 }

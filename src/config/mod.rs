@@ -493,6 +493,12 @@ mod tests {
         parse(text, Path::new("/etc/keygate/keygate.toml")).map_err(|e| e.to_string())
     }
 
+    /// Parsing `text` fails with a message that contains `part`.
+    fn says(text: &str, part: &str) {
+        let e = p(text).unwrap_err();
+        assert!(e.contains(part), "{e}");
+    }
+
     #[test]
     fn empty_text_is_empty_config() {
         let c = p("# nothing\n").unwrap();
@@ -510,18 +516,15 @@ mod tests {
 
     #[test]
     fn unknown_keys_suggest() {
-        let e = p("tires = 3\n").unwrap_err();
-        assert!(
-            e.contains(":1: tires: unknown setting (did you mean tries?)"),
-            "{e}"
+        says(
+            "tires = 3\n",
+            ":1: tires: unknown setting (did you mean tries?)",
         );
-        let e = p("[[keystore]]\ndataset = \"a/b\"\nclosed = \"keep\"\n").unwrap_err();
-        assert!(
-            e.contains(":3: keystore.closed: unknown setting (did you mean close?)"),
-            "{e}"
+        says(
+            "[[keystore]]\ndataset = \"a/b\"\nclosed = \"keep\"\n",
+            ":3: keystore.closed: unknown setting (did you mean close?)",
         );
-        let e = p("zzzzzzzzzz = 1\n").unwrap_err();
-        assert!(e.contains("known settings: targets"), "{e}");
+        says("zzzzzzzzzz = 1\n", "known settings: targets");
     }
 
     #[test]
@@ -531,10 +534,9 @@ mod tests {
             e.ends_with("mode: expected one of auto, prompt, wait, hint, found \"loud\""),
             "{e}"
         );
-        let e = p("on_timeout = 1\n").unwrap_err();
-        assert!(
-            e.contains("expected one of fail, continue (in quotes), found 1"),
-            "{e}"
+        says(
+            "on_timeout = 1\n",
+            "expected one of fail, continue (in quotes), found 1",
         );
     }
 

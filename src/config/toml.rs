@@ -306,52 +306,30 @@ impl Parser {
     }
 
     fn basic_string(&mut self) -> Result<String, SyntaxError> {
+        self.string('"')
+    }
+
+    fn literal_string(&mut self) -> Result<String, SyntaxError> {
+        self.string('\'')
+    }
+
+    /// A one-line string between `quote`s: `"..."` with escapes, `'...'`
+    /// without.
+    fn string(&mut self, quote: char) -> Result<String, SyntaxError> {
         self.bump();
-        if self.peek() == Some('"') && self.chars.get(self.pos + 1) == Some(&'"') {
+        if self.peek() == Some(quote) && self.chars.get(self.pos + 1) == Some(&quote) {
             return self.error("multi-line strings are not supported");
         }
+        let unterminated = format!("unterminated string (missing {quote})");
         let mut s = String::new();
         loop {
             if matches!(self.peek(), None | Some('\n')) {
-                return self.error("unterminated string (missing \")");
+                return self.error(unterminated);
             }
             match self.bump() {
-                None => return self.error("unterminated string (missing \")"),
-                Some('"') => return Ok(s),
-                // A line end (or the end) after `\` leaves the string open;
-                // it is not consumed, so the error names this line.
-                Some('\\') if matches!(self.peek(), None | Some('\n' | '\r')) => {
-                    return self.error("unterminated string (missing \")");
-                }
-                Some('\\') => match self.bump() {
-                    Some('"') => s.push('"'),
-                    Some('\\') => s.push('\\'),
-                    Some('n') => s.push('\n'),
-                    Some('t') => s.push('\t'),
-                    Some('r') => s.push('\r'),
-                    Some(u @ ('u' | 'U')) => {
-                        let len = if u == 'u' { 4 } else { 8 };
-                        let mut hex = String::new();
-                        for _ in 0..len {
-                            match self.peek() {
-                                Some(h) if h.is_ascii_hexdigit() => {
-                                    hex.push(h);
-                                    self.bump();
-                                }
-                                _ => return self.error(format!("\\{u} needs {len} hex digits")),
-                            }
-                        }
-                        let ch = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32);
-                        match ch {
-                            Some(c) => s.push(c),
-                            None => {
-                                return self.error(format!("\\{u}{hex} is not a character"));
-                            }
-                        }
-                    }
-                    Some(c) => return self.error(format!("unknown escape \\{c} in a string")),
-                    None => return self.error("unterminated string (missing \")"),
-                },
+                None => return self.error(unterminated),
+                Some(c) if c == quote => return Ok(s),
+                Some('\\') if quote == '"' => s.push(self.escape()?),
                 Some(c) if c.is_control() && c != '\t' => {
                     return self.error("control character in a string");
                 }
@@ -360,24 +338,39 @@ impl Parser {
         }
     }
 
-    fn literal_string(&mut self) -> Result<String, SyntaxError> {
-        self.bump();
-        if self.peek() == Some('\'') && self.chars.get(self.pos + 1) == Some(&'\'') {
-            return self.error("multi-line strings are not supported");
+    /// The character a `\` escape in a basic string stands for.
+    fn escape(&mut self) -> Result<char, SyntaxError> {
+        // A line end (or the end) after `\` leaves the string open; it is
+        // not consumed, so the error names this line.
+        if matches!(self.peek(), None | Some('\n' | '\r')) {
+            return self.error("unterminated string (missing \")");
         }
-        let mut s = String::new();
-        loop {
-            if matches!(self.peek(), None | Some('\n')) {
-                return self.error("unterminated string (missing ')");
-            }
-            match self.bump() {
-                None => return self.error("unterminated string (missing ')"),
-                Some('\'') => return Ok(s),
-                Some(c) if c.is_control() && c != '\t' => {
-                    return self.error("control character in a string");
+        match self.bump() {
+            Some('"') => Ok('"'),
+            Some('\\') => Ok('\\'),
+            Some('n') => Ok('\n'),
+            Some('t') => Ok('\t'),
+            Some('r') => Ok('\r'),
+            Some(u @ ('u' | 'U')) => {
+                let len = if u == 'u' { 4 } else { 8 };
+                let mut hex = String::new();
+                for _ in 0..len {
+                    match self.peek() {
+                        Some(h) if h.is_ascii_hexdigit() => {
+                            hex.push(h);
+                            self.bump();
+                        }
+                        _ => return self.error(format!("\\{u} needs {len} hex digits")),
+                    }
                 }
-                Some(c) => s.push(c),
+                let ch = u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32);
+                match ch {
+                    Some(c) => Ok(c),
+                    None => self.error(format!("\\{u}{hex} is not a character")),
+                }
             }
+            Some(c) => self.error(format!("unknown escape \\{c} in a string")),
+            None => self.error("unterminated string (missing \")"),
         }
     }
 

@@ -34,6 +34,17 @@ pub struct Context {
     pub host: Host,
 }
 
+impl Context {
+    /// The context of this process: its own root directory.
+    pub fn of_process(zfs: Zfs, manager: Manager) -> Context {
+        Context {
+            zfs,
+            manager,
+            host: Host::from_process(),
+        }
+    }
+}
+
 /// How a gate run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

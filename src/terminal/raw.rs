@@ -239,9 +239,7 @@ pub fn restore_all() {
     let mut reg = registry();
     reg.closed = true;
     for slot in &mut reg.slots {
-        if slot.state == State::Raw {
-            let _ = set(slot.fd.as_fd(), &slot.saved);
-        }
+        put_back(slot);
         slot.state = State::Released;
         wake(slot);
     }
@@ -253,11 +251,20 @@ pub(crate) fn suspend_all() {
     let mut reg = registry();
     reg.suspended = true;
     for slot in &mut reg.slots {
-        if slot.state == State::Raw {
-            let _ = set(slot.fd.as_fd(), &slot.saved);
+        if put_back(slot) {
             slot.state = State::Suspended;
         }
     }
+}
+
+/// Give a terminal in raw mode back its saved settings (errors ignored, as
+/// on the way out); whether it was in raw mode.
+fn put_back(slot: &Slot) -> bool {
+    if slot.state != State::Raw {
+        return false;
+    }
+    let _ = set(slot.fd.as_fd(), &slot.saved);
+    true
 }
 
 /// After the process continues: reads each suspended terminal's settings
