@@ -186,6 +186,26 @@ fn a_key_device_opens_the_others_and_is_closed_after() {
 }
 
 #[test]
+fn a_key_device_that_does_not_close_is_reported_and_the_boot_goes_on() {
+    let (sim, luks) = keyfile_layout();
+    luks.config_line("busy keyfile");
+    let pty = Pty::new();
+    let child = prompting(&sim, &luks, KEYFILE_LAYOUT, &pty);
+    pty.expect("Enter passphrase for ");
+    pty.type_bytes(b"hunter2hunter2\r");
+    let out = finish(child, TIMEOUT);
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    assert!(
+        err.contains("keygate: warning: cannot close key device luks:keyfile: '")
+            && err.contains(" close keyfile' failed: Device keyfile is still in use."),
+        "{err}"
+    );
+    assert_eq!(luks.active(), ["crypt0", "crypt1", "keyfile"]);
+    assert_eq!(sim.keystatus("nest/a"), "available");
+}
+
+#[test]
 fn close_after_boot_false_keeps_the_key_device_open() {
     let (sim, luks) = keyfile_layout();
     let config = KEYFILE_LAYOUT.replace(

@@ -238,10 +238,15 @@ fn close(dir: &Path, rest: &[String]) {
     if state.mapping(name).is_none() {
         fail(4, &format!("Device {name} is not active."));
     }
-    if state
-        .pools
+    // `busy NAME` in config: something holds the device open.
+    let busy = config(dir)
         .iter()
-        .any(|p| p.imported && p.mappers.iter().any(|n| n == name))
+        .any(|l| l.trim() == format!("busy {name}"));
+    if busy
+        || state
+            .pools
+            .iter()
+            .any(|p| p.imported && p.mappers.iter().any(|n| n == name))
     {
         fail(5, &format!("Device {name} is still in use."));
     }

@@ -25,7 +25,8 @@
 //!   point keygate's host root at a directory whose `dev/mapper` links here.
 //! - `calls.log`: one line per invocation, `PROGRAM ARGS...` (never stdin).
 //! - `config` (optional): `hang SUBCOMMAND` lines: that subcommand sleeps
-//!   for an hour (for timeouts); `open-cost-ms N`: each key slot check takes
+//!   for an hour (for timeouts); `busy NAME`: `close NAME` fails as for a
+//!   device still held open; `open-cost-ms N`: each key slot check takes
 //!   that long.
 //! - `lock`: every read-modify-write holds `flock(LOCK_EX)` on it.
 
