@@ -64,7 +64,9 @@ fn a_wrong_then_the_right_cached_passphrase_opens_with_nobody_typing() {
         "{err}"
     );
     assert!(
-        err.contains("wrong passphrase from the passphrases systemd-cryptsetup cached for nest/a"),
+        err.contains(
+            "wrong passphrase from systemd-cryptsetup's cache in the kernel keyring for nest/a"
+        ),
         "{err}"
     );
     assert!(

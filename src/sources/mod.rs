@@ -81,7 +81,7 @@ impl fmt::Display for SourceId {
             SourceId::Console(name) => f.write_str(name),
             SourceId::AskPassword => f.write_str("a systemd password agent"),
             SourceId::ControlSocket { pid } => write!(f, "the control socket (pid {pid})"),
-            SourceId::Keyring => f.write_str("the passphrases systemd-cryptsetup cached"),
+            SourceId::Keyring => f.write_str("systemd-cryptsetup's cache in the kernel keyring"),
         }
     }
 }

@@ -46,6 +46,6 @@ def run(t):
     log = t.out("journalctl -b -u keygate.service --no-pager -o cat")
     t.check("trying 1 passphrase systemd-cryptsetup cached in the kernel keyring" in log,
             "keygate tried the passphrase systemd-cryptsetup cached")
-    t.check("unlocked nest/a with the passphrase from the passphrases systemd-cryptsetup cached" in log,
+    t.check("unlocked nest/a with the passphrase from systemd-cryptsetup's cache in the kernel keyring" in log,
             "keygate loaded nest/a's key from that cache")
     t.check("hunter2" not in log, "the passphrase is not in keygate's log")
