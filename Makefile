@@ -57,10 +57,11 @@ all: build docs
 build:
 	$(CARGO) build --release --locked -p keygate
 
-# Man pages and completions come from the clap definitions (examples/gen-docs.rs);
-# keeping them out of the binary keeps clap_mangen and clap_complete out too.
+# Man pages and completions come from the clap definitions
+# (examples/gen-docs, a workspace member of its own); keeping them out of the
+# binary keeps clap_mangen and clap_complete out too.
 docs:
-	$(CARGO) run --locked -p keygate --example gen-docs -- $(DOCDIR)
+	$(CARGO) run --locked -p keygate-gen-docs -- $(DOCDIR)
 
 check test:
 	$(CARGO) test --locked

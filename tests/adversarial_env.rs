@@ -5,11 +5,10 @@
 mod common;
 mod kit;
 
-use common::SpawnGuarded;
 use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 
-use common::{Sim, TIMEOUT};
+use common::{Sim, SpawnGuarded, TIMEOUT};
 use kit::{
     Pty, control_exchange, default_socket, eventually, finish, host_root, keygate, stderr_of,
     unlock_request,

@@ -16,14 +16,6 @@ use nix::sys::signal::Signal;
 
 const PASS: &[u8] = b"hunter2hunter2";
 
-fn nest() -> Sim {
-    let sim = Sim::new();
-    sim.pool("nest");
-    sim.encrypted_root("nest/a", PASS);
-    sim.child("nest/a/b");
-    sim
-}
-
 /// Runs a gate in wait mode to the end.
 fn gate_wait(sim: &Sim, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["gate", "--mode", "wait", "--timeout", "30s"];
@@ -44,7 +36,7 @@ fn errors(out: &std::process::Output) -> Vec<String> {
 /// outcome: one line "the zfs program '...' was not found (use --zfs PATH to name it)"; exit 2 (96 under SMF); nothing else runs
 #[test]
 fn zfs_missing() {
-    let sim = nest();
+    let sim = Sim::locked_root_with_child(PASS);
     let out = gate_wait(&sim, &["--zfs", "/nonexistent/sbin/zfs"]);
     assert_eq!(out.status.code(), Some(2), "{}", common::show(&out));
     assert_eq!(
@@ -63,7 +55,7 @@ fn zfs_missing() {
 /// outcome: the call is killed (its whole process group) after --zfs-timeout; one error line naming the call and the timeout; exit 1
 #[test]
 fn zfs_hangs() {
-    let sim = nest();
+    let sim = Sim::locked_root_with_child(PASS);
     sim.fault("get", Fault::Hang);
     let out = gate_wait(&sim, &["--zfs-timeout", "1s"]);
     assert_eq!(out.status.code(), Some(1), "{}", common::show(&out));
@@ -77,7 +69,7 @@ fn zfs_hangs() {
 /// outcome: one error line "'zfs get ...' was killed by signal 11"; exit 1
 #[test]
 fn zfs_crashes() {
-    let sim = nest();
+    let sim = Sim::locked_root_with_child(PASS);
     sim.fault("get", Fault::Crash("SEGV"));
     let out = gate_wait(&sim, &[]);
     assert_eq!(out.status.code(), Some(1), "{}", common::show(&out));
@@ -91,7 +83,7 @@ fn zfs_crashes() {
 /// outcome: one error line "cannot understand the output of 'zfs get ...': line 1: ..."; no key is tried; exit 1
 #[test]
 fn zfs_garbage() {
-    let sim = nest();
+    let sim = Sim::locked_root_with_child(PASS);
     sim.fault("get", Fault::Garbage { rc: 0 });
     let out = gate_wait(&sim, &[]);
     assert_eq!(out.status.code(), Some(1), "{}", common::show(&out));
@@ -108,7 +100,7 @@ fn zfs_garbage() {
 /// outcome: one error line naming the call and zfs's first lines joined with " / ", every control character in them shown as an escape (\u{1b}), none written raw; exit 1
 #[test]
 fn zfs_error_text_with_escapes() {
-    let sim = nest();
+    let sim = Sim::locked_root_with_child(PASS);
     sim.fault(
         "get",
         Fault::Fail {
@@ -139,7 +131,7 @@ fn zfs_error_text_with_escapes() {
 #[test]
 fn zfs_partial_output() {
     for bytes in [50, 200] {
-        let sim = nest();
+        let sim = Sim::locked_root_with_child(PASS);
         sim.fault(
             "get",
             Fault::Partial {
@@ -193,7 +185,7 @@ fn unusual_dataset_names() {
 /// outcome: the vanished root is not taken for unlocked: "dataset does not exist: nest/a; still waiting", reported once; when the pool is back and its key loaded, the gate continues, exit 0
 #[test]
 fn pool_exported_while_waiting() {
-    let sim = nest();
+    let sim = Sim::locked_root_with_child(PASS);
     let gate = spawn_wait(&sim, &["--poll-interval", "100ms"]);
     let imported = sim.state();
     sim.update(|s| {
@@ -220,7 +212,7 @@ fn pool_exported_while_waiting() {
 /// outcome: the poll fails "dataset does not exist: nest/a; still waiting", reported once; the gate continues once the pool is back with its key loaded, exit 0
 #[test]
 fn target_pool_exported_while_waiting() {
-    let sim = nest();
+    let sim = Sim::locked_root_with_child(PASS);
     let gate = spawn_wait(&sim, &["--poll-interval", "100ms", "nest/a"]);
     let imported = sim.state();
     sim.update(|s| s.datasets.clear());
@@ -242,7 +234,7 @@ fn target_pool_exported_while_waiting() {
 /// outcome: the gate only trusts what a poll sees: after the unload it keeps waiting (no READY on a state it never saw) and continues once a poll finds the key loaded, exit 0; it never unloads a key itself
 #[test]
 fn key_loaded_and_unloaded_by_hand() {
-    let sim = nest();
+    let sim = Sim::locked_root_with_child(PASS);
     let gate = spawn_wait(&sim, &[]);
     sim.load("nest/a");
     sim.unload("nest/a");

@@ -5,28 +5,19 @@
 mod common;
 mod kit;
 
-use common::{ChildGuard, SpawnGuarded};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use common::{Sim, TIMEOUT};
+use common::{Sim, SpawnGuarded, TIMEOUT};
 use kit::{
-    NotifySocket, Pty, eventually, finish, host_root, keygate, on_terminal, signal, stderr_of,
+    NotifySocket, Pty, eventually, finish, host_root, on_terminal, signal, spawn_gate, stderr_of,
 };
 
 const PASS: &[u8] = b"hunter2hunter2";
-
-fn nest() -> Sim {
-    let sim = Sim::new();
-    sim.pool("nest");
-    sim.encrypted_root("nest/a", PASS);
-    sim.encrypted_root("nest/b", PASS);
-    sim
-}
 
 fn ask_dir(sim: &Sim) -> PathBuf {
     host_root(sim).join("run/systemd/ask-password")
@@ -52,18 +43,6 @@ fn field<'a>(ask: &'a str, key: &str) -> &'a str {
         .unwrap_or("")
 }
 
-/// A gate under systemd (NOTIFY_SOCKET set), so ask-password is on by
-/// default and no console is prompted directly.
-fn spawn_gate(sim: &Sim, notify: &NotifySocket, extra: &[&str]) -> ChildGuard {
-    let mut args = vec!["gate", "--poll-interval", "1h"];
-    args.extend_from_slice(extra);
-    let mut cmd = keygate(sim, &args);
-    cmd.env("NOTIFY_SOCKET", notify.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd.spawn_guarded()
-}
-
 fn wait_for_ask(dir: &Path, not_named: Option<&str>) -> (String, String) {
     let mut found = None;
     assert!(
@@ -86,9 +65,13 @@ fn reply(ask: &str, bytes: &[u8]) {
 
 #[test]
 fn request_is_published_and_a_reply_unlocks() {
-    let sim = nest();
+    let sim = Sim::two_locked_roots(PASS);
     let notify = NotifySocket::new();
-    let gate = spawn_gate(&sim, &notify, &["--timeout", "1h"]);
+    let gate = spawn_gate(
+        &sim,
+        Some(&notify),
+        &["--poll-interval", "1h", "--timeout", "1h"],
+    );
     let dir = ask_dir(&sim);
     let (_, ask) = wait_for_ask(&dir, None);
     assert!(ask.starts_with("[Ask]\n"), "{ask}");
@@ -118,9 +101,9 @@ fn request_is_published_and_a_reply_unlocks() {
 
 #[test]
 fn wrong_reply_is_asked_again_without_cache() {
-    let sim = nest();
+    let sim = Sim::two_locked_roots(PASS);
     let notify = NotifySocket::new();
-    let gate = spawn_gate(&sim, &notify, &[]);
+    let gate = spawn_gate(&sim, Some(&notify), &["--poll-interval", "1h"]);
     let dir = ask_dir(&sim);
     let (first_name, first) = wait_for_ask(&dir, None);
     assert_eq!(field(&first, "NotAfter"), "0");
@@ -139,9 +122,9 @@ fn wrong_reply_is_asked_again_without_cache() {
 
 #[test]
 fn cancel_reply_falls_back_to_waiting() {
-    let sim = nest();
+    let sim = Sim::two_locked_roots(PASS);
     let notify = NotifySocket::new();
-    let gate = spawn_gate(&sim, &notify, &[]);
+    let gate = spawn_gate(&sim, Some(&notify), &["--poll-interval", "1h"]);
     let dir = ask_dir(&sim);
     let (_, ask) = wait_for_ask(&dir, None);
     reply(&ask, b"-");
@@ -164,7 +147,7 @@ fn cancel_reply_falls_back_to_waiting() {
 
 #[test]
 fn files_are_removed_on_sigterm_and_consoles_are_left_to_systemd() {
-    let sim = nest();
+    let sim = Sim::two_locked_roots(PASS);
     // An active console the kernel lists: under systemd keygate must leave
     // it to systemd's own console agent.
     let tty = Pty::new();
@@ -174,7 +157,7 @@ fn files_are_removed_on_sigterm_and_consoles_are_left_to_systemd() {
     std::fs::write(root.join("sys/class/tty/console/active"), "ttyS9\n").unwrap();
     std::os::unix::fs::symlink(&tty.path, root.join("dev/ttyS9")).unwrap();
     let notify = NotifySocket::new();
-    let gate = spawn_gate(&sim, &notify, &[]);
+    let gate = spawn_gate(&sim, Some(&notify), &["--poll-interval", "1h"]);
     let dir = ask_dir(&sim);
     let (_, ask) = wait_for_ask(&dir, None);
     let socket = PathBuf::from(field(&ask, "Socket"));
@@ -192,10 +175,14 @@ fn files_are_removed_on_sigterm_and_consoles_are_left_to_systemd() {
 
 #[test]
 fn explicit_console_and_agent_race_the_console_wins() {
-    let sim = nest();
+    let sim = Sim::two_locked_roots(PASS);
     let tty = Pty::new();
     let notify = NotifySocket::new();
-    let gate = spawn_gate(&sim, &notify, &["--console", &tty.path]);
+    let gate = spawn_gate(
+        &sim,
+        Some(&notify),
+        &["--poll-interval", "1h", "--console", &tty.path],
+    );
     let dir = ask_dir(&sim);
     wait_for_ask(&dir, None);
     tty.expect("Enter passphrase for nest (2 encryption roots): ");
@@ -210,9 +197,19 @@ fn explicit_console_and_agent_race_the_console_wins() {
 
 #[test]
 fn no_ask_password_turns_it_off() {
-    let sim = nest();
+    let sim = Sim::two_locked_roots(PASS);
     let notify = NotifySocket::new();
-    let gate = spawn_gate(&sim, &notify, &["--no-ask-password", "--timeout", "700ms"]);
+    let gate = spawn_gate(
+        &sim,
+        Some(&notify),
+        &[
+            "--poll-interval",
+            "1h",
+            "--no-ask-password",
+            "--timeout",
+            "700ms",
+        ],
+    );
     let out = finish(gate, TIMEOUT);
     assert!(asks(&ask_dir(&sim)).is_empty());
     assert!(!ask_dir(&sim).exists());
@@ -237,9 +234,9 @@ fn real_tty_agent_answers() {
     if !matches!(probe, Ok(s) if s.success()) {
         return common::skip("cannot create a mount namespace here");
     }
-    let sim = nest();
+    let sim = Sim::two_locked_roots(PASS);
     let notify = NotifySocket::new();
-    let gate = spawn_gate(&sim, &notify, &[]);
+    let gate = spawn_gate(&sim, Some(&notify), &["--poll-interval", "1h"]);
     let dir = ask_dir(&sim);
     wait_for_ask(&dir, None);
     let tty = Pty::new();
@@ -267,7 +264,7 @@ fn real_tty_agent_answers() {
 
 #[test]
 fn an_explicit_console_the_agent_owns_is_left_to_it() {
-    let sim = nest();
+    let sim = Sim::two_locked_roots(PASS);
     let owned = Pty::new();
     let free = Pty::new();
     let root = host_root(&sim);
@@ -281,8 +278,10 @@ fn an_explicit_console_the_agent_owns_is_left_to_it() {
     let notify = NotifySocket::new();
     let gate = spawn_gate(
         &sim,
-        &notify,
+        Some(&notify),
         &[
+            "--poll-interval",
+            "1h",
             "--console",
             owned_path.to_str().unwrap(),
             "--console",

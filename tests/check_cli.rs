@@ -4,24 +4,16 @@
 mod common;
 mod kit;
 
-use common::SpawnGuarded;
 use std::time::Duration;
 
-use common::{Fault, Sim, TIMEOUT, run_with_timeout};
+use common::{Fault, Sim, SpawnGuarded, TIMEOUT, run_with_timeout};
 use kit::{keygate, stderr_of, stdout_of};
 
-fn nest() -> Sim {
-    let sim = Sim::new();
-    sim.pool("nest");
-    sim.encrypted_root("nest/a", b"hunter2hunter2");
-    sim.child("nest/a/b");
-    sim.child("nest/c");
-    sim
-}
+const PASS: &[u8] = b"hunter2hunter2";
 
 #[test]
 fn table_lists_roots_and_exit_1_when_locked() {
-    let sim = nest();
+    let sim = Sim::locked_and_plain(PASS);
     let out = run_with_timeout(keygate(&sim, &["check"]), TIMEOUT);
     assert_eq!(out.status.code(), Some(1), "{}", common::show(&out));
     assert_eq!(
@@ -33,7 +25,7 @@ fn table_lists_roots_and_exit_1_when_locked() {
 
 #[test]
 fn exit_0_when_every_key_is_available() {
-    let sim = nest();
+    let sim = Sim::locked_and_plain(PASS);
     sim.load("nest/a");
     let out = run_with_timeout(keygate(&sim, &["check", "nest"]), TIMEOUT);
     assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
@@ -52,7 +44,7 @@ fn unencrypted_pool_has_nothing_to_unlock() {
 
 #[test]
 fn json_output() {
-    let sim = nest();
+    let sim = Sim::locked_and_plain(PASS);
     let out = run_with_timeout(keygate(&sim, &["check", "--json", "nest"]), TIMEOUT);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
@@ -63,7 +55,7 @@ fn json_output() {
 
 #[test]
 fn one_zfs_execution_for_many_targets() {
-    let sim = nest();
+    let sim = Sim::locked_and_plain(PASS);
     sim.pool("tank");
     sim.encrypted_root("tank/x", b"passphrase-x");
     sim.encrypted_root("tank/y", b"passphrase-y");
@@ -84,7 +76,7 @@ fn one_zfs_execution_for_many_targets() {
 
 #[test]
 fn target_below_a_root_names_the_root() {
-    let sim = nest();
+    let sim = Sim::locked_and_plain(PASS);
     let out = run_with_timeout(keygate(&sim, &["check", "nest/a/b"]), TIMEOUT);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -96,7 +88,7 @@ fn target_below_a_root_names_the_root() {
 
 #[test]
 fn missing_target_is_named_and_exit_2() {
-    let sim = nest();
+    let sim = Sim::locked_and_plain(PASS);
     let out = run_with_timeout(keygate(&sim, &["check", "nest", "nope/x"]), TIMEOUT);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
@@ -107,7 +99,7 @@ fn missing_target_is_named_and_exit_2() {
 
 #[test]
 fn zfs_program_missing() {
-    let sim = nest();
+    let sim = Sim::locked_and_plain(PASS);
     let out = run_with_timeout(
         keygate(&sim, &["--zfs", "/nonexistent/zfs", "check"]),
         TIMEOUT,
@@ -121,7 +113,7 @@ fn zfs_program_missing() {
 
 #[test]
 fn zfs_garbage_with_failure_status() {
-    let sim = nest();
+    let sim = Sim::locked_and_plain(PASS);
     sim.fault("get", Fault::Garbage { rc: 1 });
     let out = run_with_timeout(keygate(&sim, &["check"]), TIMEOUT);
     assert_eq!(out.status.code(), Some(2), "{}", common::show(&out));
@@ -132,7 +124,7 @@ fn zfs_garbage_with_failure_status() {
 
 #[test]
 fn zfs_garbage_with_success_status_is_a_parse_error() {
-    let sim = nest();
+    let sim = Sim::locked_and_plain(PASS);
     sim.fault("get", Fault::Garbage { rc: 0 });
     let out = run_with_timeout(keygate(&sim, &["check"]), TIMEOUT);
     assert_eq!(out.status.code(), Some(2), "{}", common::show(&out));
@@ -143,7 +135,7 @@ fn zfs_garbage_with_success_status_is_a_parse_error() {
 
 #[test]
 fn zfs_killed_by_a_signal() {
-    let sim = nest();
+    let sim = Sim::locked_and_plain(PASS);
     sim.fault("get", Fault::Crash("SEGV"));
     let out = run_with_timeout(keygate(&sim, &["check"]), TIMEOUT);
     assert_eq!(out.status.code(), Some(2), "{}", common::show(&out));
@@ -156,7 +148,7 @@ fn zfs_killed_by_a_signal() {
 
 #[test]
 fn zfs_partial_output_then_failure() {
-    let sim = nest();
+    let sim = Sim::locked_and_plain(PASS);
     sim.fault(
         "get",
         Fault::Partial {
@@ -175,7 +167,7 @@ fn zfs_partial_output_then_failure() {
 
 #[test]
 fn zfs_hang_is_killed_after_the_timeout() {
-    let sim = nest();
+    let sim = Sim::locked_and_plain(PASS);
     sim.fault("get", Fault::Hang);
     let timed = common::run_timed(
         keygate(&sim, &["--zfs-timeout", "500ms", "check"]),
@@ -202,7 +194,7 @@ fn zfs_hang_is_killed_after_the_timeout() {
 
 #[test]
 fn usage_errors_exit_2_with_one_clear_line() {
-    let sim = nest();
+    let sim = Sim::locked_and_plain(PASS);
     for (args, needle) in [
         (
             &["--zfs-timeout", "5x", "check"][..],
@@ -296,7 +288,7 @@ fn help_and_version() {
 
 #[test]
 fn a_closed_stdout_is_not_a_crash() {
-    let sim = nest();
+    let sim = Sim::locked_and_plain(PASS);
     let mut cmd = keygate(&sim, &["check"]);
     let (reader, writer) = nix::unistd::pipe().unwrap();
     drop(reader);

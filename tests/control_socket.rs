@@ -13,44 +13,15 @@ use nix::sys::signal::Signal;
 use common::{ChildGuard, Sim, SpawnGuarded, TIMEOUT, run_with_timeout, unprivileged};
 use kit::{
     Pty, control_exchange, default_socket, eventually, finish, keygate, on_terminal, signal,
-    stderr_of, stdout_of,
+    spawn_wait, stderr_of, stdout_of, unlock_request,
 };
 
 const PASS: &[u8] = b"hunter2hunter2";
 
-fn nest() -> Sim {
-    let sim = Sim::new();
-    sim.pool("nest");
-    sim.encrypted_root("nest/a", PASS);
-    sim.encrypted_root("nest/b", PASS);
-    sim
-}
-
-fn spawn_gate(sim: &Sim, extra: &[&str]) -> ChildGuard {
-    let mut args = vec!["gate", "--mode", "wait", "--poll-interval", "1h"];
-    args.extend_from_slice(extra);
-    let child = keygate(sim, &args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn_guarded();
-    let socket = default_socket(sim);
-    assert!(
-        eventually(Duration::from_secs(10), || socket.exists()),
-        "the gate never made its socket"
-    );
-    child
-}
-
-fn unlock_request(pass: &[u8]) -> Vec<u8> {
-    let mut r = format!("KEYGATE/1 UNLOCK {}\n", pass.len()).into_bytes();
-    r.extend_from_slice(pass);
-    r
-}
-
 #[test]
 fn socket_is_root_only_and_removed_on_sigterm() {
-    let sim = nest();
-    let child = spawn_gate(&sim, &[]);
+    let sim = Sim::two_locked_roots(PASS);
+    let child = spawn_wait(&sim, &[]);
     let socket = default_socket(&sim);
     let meta = std::fs::metadata(&socket).unwrap();
     assert!(meta.file_type().is_socket());
@@ -65,8 +36,8 @@ fn socket_is_root_only_and_removed_on_sigterm() {
 
 #[test]
 fn status_shows_what_the_gate_waits_for() {
-    let sim = nest();
-    let child = spawn_gate(&sim, &[]);
+    let sim = Sim::two_locked_roots(PASS);
+    let child = spawn_wait(&sim, &[]);
     let out = run_with_timeout(keygate(&sim, &["status"]), TIMEOUT);
     assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
     let text = stdout_of(&out);
@@ -105,8 +76,8 @@ fn status_shows_what_the_gate_waits_for() {
 
 #[test]
 fn unlock_over_ssh_continues_the_boot() {
-    let sim = nest();
-    let gate = spawn_gate(&sim, &[]);
+    let sim = Sim::two_locked_roots(PASS);
+    let gate = spawn_wait(&sim, &[]);
     let tty = Pty::new();
     let unlock = on_terminal(keygate(&sim, &["unlock"]), &tty).spawn_guarded();
     tty.expect("Enter passphrase for nest/a, nest/b: ");
@@ -124,8 +95,8 @@ fn unlock_over_ssh_continues_the_boot() {
 
 #[test]
 fn unlock_with_a_wrong_passphrase_says_so_and_the_gate_keeps_waiting() {
-    let sim = nest();
-    let gate = spawn_gate(&sim, &[]);
+    let sim = Sim::two_locked_roots(PASS);
+    let gate = spawn_wait(&sim, &[]);
     let tty = Pty::new();
     let unlock = on_terminal(keygate(&sim, &["unlock"]), &tty).spawn_guarded();
     tty.expect("Enter passphrase");
@@ -157,7 +128,7 @@ fn gate_exited(child: &ChildGuard) -> bool {
 
 #[test]
 fn unlock_without_a_gate_loads_the_keys_itself() {
-    let sim = nest();
+    let sim = Sim::two_locked_roots(PASS);
     sim.encrypted_root("nest/c", b"other-passphrase");
     let tty = Pty::new();
     let unlock = on_terminal(keygate(&sim, &["unlock", "nest"]), &tty).spawn_guarded();
@@ -177,7 +148,7 @@ fn unlock_without_a_gate_loads_the_keys_itself() {
 
 #[test]
 fn socket_unlock_while_a_console_prompts() {
-    let sim = nest();
+    let sim = Sim::two_locked_roots(PASS);
     let tty = Pty::new();
     let gate = keygate(&sim, &["gate", "--mode", "prompt", "--console", &tty.path])
         .stdout(Stdio::piped())
@@ -194,8 +165,8 @@ fn socket_unlock_while_a_console_prompts() {
 
 #[test]
 fn hostile_clients_get_errors_and_the_gate_carries_on() {
-    let sim = nest();
-    let gate = spawn_gate(&sim, &[]);
+    let sim = Sim::two_locked_roots(PASS);
+    let gate = spawn_wait(&sim, &[]);
     let socket = default_socket(&sim);
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (b"GET / HTTP/1.0\r\n\r\n".to_vec(), "not a keygate request"),
@@ -233,8 +204,8 @@ fn hostile_clients_get_errors_and_the_gate_carries_on() {
 
 #[test]
 fn a_slow_client_is_cut_off_without_holding_up_others() {
-    let sim = nest();
-    let gate = spawn_gate(&sim, &[]);
+    let sim = Sim::two_locked_roots(PASS);
+    let gate = spawn_wait(&sim, &[]);
     let socket = default_socket(&sim);
     use std::io::{Read, Write};
     let mut slow = std::os::unix::net::UnixStream::connect(&socket).unwrap();
@@ -252,8 +223,8 @@ fn a_slow_client_is_cut_off_without_holding_up_others() {
 
 #[test]
 fn fifty_clients_at_once() {
-    let sim = nest();
-    let gate = spawn_gate(&sim, &[]);
+    let sim = Sim::two_locked_roots(PASS);
+    let gate = spawn_wait(&sim, &[]);
     let socket = default_socket(&sim);
     let handles: Vec<_> = (0..50)
         .map(|_| {
@@ -271,12 +242,12 @@ fn fifty_clients_at_once() {
 
 #[test]
 fn a_stale_socket_is_replaced_and_a_live_one_left_alone() {
-    let sim = nest();
+    let sim = Sim::two_locked_roots(PASS);
     let socket = default_socket(&sim);
     std::fs::create_dir_all(socket.parent().unwrap()).unwrap();
     drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
     assert!(socket.exists(), "stale socket file stays behind");
-    let first = spawn_gate(&sim, &[]);
+    let first = spawn_wait(&sim, &[]);
     assert!(eventually(Duration::from_secs(10), || {
         std::os::unix::net::UnixStream::connect(&socket).is_ok()
     }));
@@ -304,8 +275,8 @@ fn non_root_clients_are_refused_even_if_permissions_are_loosened() {
     if !nix::unistd::Uid::effective().is_root() {
         return common::skip("needs root to run a client as another uid");
     }
-    let sim = nest();
-    let gate = spawn_gate(&sim, &[]);
+    let sim = Sim::two_locked_roots(PASS);
+    let gate = spawn_wait(&sim, &[]);
     let socket = default_socket(&sim);
     // Misconfigure on purpose, inside the test's own tree only: only the
     // peer-credential check stands. The client runs a copy of the binary
@@ -340,9 +311,9 @@ fn non_root_clients_are_refused_even_if_permissions_are_loosened() {
 
 #[test]
 fn passphrases_arriving_together_each_get_their_turn() {
-    let sim = nest();
+    let sim = Sim::two_locked_roots(PASS);
     sim.load_key_cost(Duration::from_millis(200));
-    let gate = spawn_gate(&sim, &[]);
+    let gate = spawn_wait(&sim, &[]);
     let socket = default_socket(&sim);
     let guesses: Vec<&[u8]> = vec![
         b"wrong-one-1",

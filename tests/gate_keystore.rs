@@ -5,11 +5,10 @@
 mod common;
 mod kit;
 
-use common::{ChildGuard, SpawnGuarded};
 use std::fs;
 use std::process::Stdio;
 
-use common::{Sim, TIMEOUT};
+use common::{ChildGuard, Sim, SpawnGuarded, TIMEOUT};
 use kit::{Pty, finish, keygate, stderr_of};
 
 const KEYSTORE_PASS: &[u8] = b"keystore-passphrase";

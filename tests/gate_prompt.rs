@@ -6,39 +6,27 @@ mod common;
 mod kit;
 mod memscan;
 
-use common::SpawnGuarded;
-use std::process::Stdio;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use nix::sys::termios::LocalFlags;
 
 use common::{Sim, TIMEOUT};
-use kit::{
-    NotifySocket, Pty, eventually, finish, keygate, signal, spawn_prompt, stderr_of, termios_fields,
-};
+use kit::{NotifySocket, Pty, eventually, finish, signal, spawn_prompt, stderr_of, termios_fields};
 
 const PASS: &[u8] = b"hunter2hunter2";
 
-fn one_root() -> Sim {
-    let sim = Sim::new();
-    sim.pool("nest");
-    sim.encrypted_root("nest/a", PASS);
-    sim.child("nest/a/b");
-    sim
-}
-
 #[test]
 fn right_passphrase_unlocks_and_is_ready() {
-    let sim = one_root();
+    let sim = Sim::locked_root_with_child(PASS);
     let tty = Pty::new();
     let before = termios_fields(&tty.termios());
     let notify = NotifySocket::new();
-    let mut cmd = keygate(&sim, &["gate", "--mode", "prompt", "--console", &tty.path]);
-    cmd.env("NOTIFY_SOCKET", notify.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let child = cmd.spawn_guarded();
+    let child = kit::spawn_gate(
+        &sim,
+        Some(&notify),
+        &["--mode", "prompt", "--console", &tty.path],
+    );
     tty.expect("Enter passphrase for nest/a: ");
     assert!(!tty.echo_on(), "echo must be off while prompting");
     assert!(!tty.termios().local_flags.contains(LocalFlags::ICANON));
@@ -69,7 +57,7 @@ fn right_passphrase_unlocks_and_is_ready() {
 
 #[test]
 fn wrong_then_right() {
-    let sim = one_root();
+    let sim = Sim::locked_root_with_child(PASS);
     let tty = Pty::new();
     let child = spawn_prompt(&sim, &[&tty], &[]);
     tty.expect("Enter passphrase for nest/a: ");
@@ -84,7 +72,7 @@ fn wrong_then_right() {
 
 #[test]
 fn one_passphrase_for_two_roots_is_asked_once() {
-    let sim = one_root();
+    let sim = Sim::locked_root_with_child(PASS);
     sim.encrypted_root("nest/c", PASS);
     let tty = Pty::new();
     let child = spawn_prompt(&sim, &[&tty], &[]);
@@ -100,7 +88,7 @@ fn one_passphrase_for_two_roots_is_asked_once() {
 
 #[test]
 fn second_prompt_names_the_root_that_rejected_it() {
-    let sim = one_root();
+    let sim = Sim::locked_root_with_child(PASS);
     sim.encrypted_root("nest/c", b"a-different-one");
     let tty = Pty::new();
     let child = spawn_prompt(&sim, &[&tty], &[]);
@@ -126,7 +114,7 @@ fn second_prompt_names_the_root_that_rejected_it() {
 
 #[test]
 fn two_consoles_the_second_answers() {
-    let sim = one_root();
+    let sim = Sim::locked_root_with_child(PASS);
     let vga = Pty::new();
     let lom = Pty::new();
     let child = spawn_prompt(&sim, &[&vga, &lom], &[]);
@@ -151,7 +139,7 @@ fn two_consoles_the_second_answers() {
 
 #[test]
 fn a_console_that_hangs_up_is_dropped_while_the_other_answers() {
-    let sim = one_root();
+    let sim = Sim::locked_root_with_child(PASS);
     let dead = Pty::new();
     let live = Pty::new();
     let child = spawn_prompt(&sim, &[&dead, &live], &[]);
@@ -169,7 +157,7 @@ fn a_console_that_hangs_up_is_dropped_while_the_other_answers() {
 
 #[test]
 fn every_console_gone_falls_back_to_waiting() {
-    let sim = one_root();
+    let sim = Sim::locked_root_with_child(PASS);
     let tty = Pty::new();
     let child = spawn_prompt(&sim, &[&tty], &["--tries", "1"]);
     tty.expect("Enter passphrase for nest/a: ");
@@ -192,7 +180,7 @@ fn every_console_gone_falls_back_to_waiting() {
 
 #[test]
 fn line_editing_keys() {
-    let sim = one_root();
+    let sim = Sim::locked_root_with_child(PASS);
     let tty = Pty::new();
     let child = spawn_prompt(&sim, &[&tty], &[]);
     tty.expect("Enter passphrase for nest/a: ");
@@ -265,7 +253,7 @@ fn terminating_signals_mid_prompt_restore_the_terminal() {
         Signal::SIGINT,
         Signal::SIGQUIT,
     ] {
-        let sim = one_root();
+        let sim = Sim::locked_root_with_child(PASS);
         let tty = Pty::new();
         let before = termios_fields(&tty.termios());
         let child = spawn_prompt(&sim, &[&tty], &[]);
@@ -291,7 +279,7 @@ fn terminating_signals_mid_prompt_restore_the_terminal() {
 
 #[test]
 fn out_of_band_load_withdraws_the_prompt() {
-    let sim = one_root();
+    let sim = Sim::locked_root_with_child(PASS);
     let tty = Pty::new();
     let child = spawn_prompt(&sim, &[&tty], &[]);
     tty.expect("Enter passphrase for nest/a: ");
@@ -304,7 +292,7 @@ fn out_of_band_load_withdraws_the_prompt() {
 
 #[test]
 fn key_files_load_first_and_a_broken_one_joins_the_prompt() {
-    let sim = one_root();
+    let sim = Sim::locked_root_with_child(PASS);
     let keys = tempfile::tempdir().unwrap();
     let good = keys.path().join("good.key");
     std::fs::write(&good, b"filepass123\n").unwrap();
@@ -338,7 +326,7 @@ fn key_files_load_first_and_a_broken_one_joins_the_prompt() {
 
 #[test]
 fn no_passphrase_left_in_memory_while_waiting_for_the_next() {
-    let sim = one_root();
+    let sim = Sim::locked_root_with_child(PASS);
     sim.encrypted_root("nest/c", b"second-passphrase");
     let tty = Pty::new();
     let child = spawn_prompt(&sim, &[&tty], &[]);

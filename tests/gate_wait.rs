@@ -5,23 +5,15 @@
 mod common;
 mod kit;
 
-use common::{ChildGuard, SpawnGuarded};
 use std::fs;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use common::{Fault, Sim, TIMEOUT, run_with_timeout};
+use common::{ChildGuard, Fault, Sim, TIMEOUT, run_with_timeout};
 use kit::{NotifySocket, cpu_ticks, eventually, finish, keygate, signal, stderr_of};
 
-fn nest() -> Sim {
-    let sim = Sim::new();
-    sim.pool("nest");
-    sim.encrypted_root("nest/a", b"hunter2hunter2");
-    sim.child("nest/a/b");
-    sim
-}
+const PASS: &[u8] = b"hunter2hunter2";
 
 /// A file standing in for the console, so the test can read what it got.
 fn console_file(dir: &tempfile::TempDir) -> String {
@@ -52,7 +44,7 @@ fn hint_under_smf_is_the_original_method_and_exits_95() {
 
 #[test]
 fn hint_under_smf_uses_msglog_when_it_exists() {
-    let sim = nest();
+    let sim = Sim::locked_root_with_child(PASS);
     let root = tempfile::tempdir().unwrap();
     fs::create_dir_all(root.path().join("dev")).unwrap();
     fs::write(root.path().join("dev/msglog"), "").unwrap();
@@ -76,7 +68,7 @@ fn hint_under_smf_uses_msglog_when_it_exists() {
 
 #[test]
 fn hint_lists_each_locked_root_and_exits_1_outside_smf() {
-    let sim = nest();
+    let sim = Sim::locked_root_with_child(PASS);
     sim.encrypted_root("nest/z", b"another-pass");
     sim.encrypted_root("nest/ok", b"open-already");
     sim.load("nest/ok");
@@ -99,7 +91,7 @@ fn hint_lists_each_locked_root_and_exits_1_outside_smf() {
 
 #[test]
 fn hint_words_per_service_manager() {
-    let sim = nest();
+    let sim = Sim::locked_root_with_child(PASS);
     let dir = tempfile::tempdir().unwrap();
     let console = console_file(&dir);
     let cases = [
@@ -147,7 +139,7 @@ fn hint_words_per_service_manager() {
 
 #[test]
 fn openrc_messages_in_openrc_style() {
-    let sim = nest();
+    let sim = Sim::locked_root_with_child(PASS);
     let dir = tempfile::tempdir().unwrap();
     let console = console_file(&dir);
     let mut cmd = keygate(&sim, &["gate", "--mode", "hint", "--console", &console]);
@@ -161,7 +153,7 @@ fn openrc_messages_in_openrc_style() {
 
 #[test]
 fn hint_mode_all_available_is_ready_under_systemd() {
-    let sim = nest();
+    let sim = Sim::locked_root_with_child(PASS);
     sim.load("nest/a");
     let notify = NotifySocket::new();
     let mut cmd = keygate(&sim, &["gate", "--mode", "hint"]);
@@ -178,7 +170,7 @@ fn hint_mode_all_available_is_ready_under_systemd() {
 
 #[test]
 fn hint_mode_smf_config_error_is_96() {
-    let sim = nest();
+    let sim = Sim::locked_root_with_child(PASS);
     let mut cmd = keygate(&sim, &["gate", "--mode", "hint", "nope"]);
     cmd.env("SMF_FMRI", "svc:/system/filesystem/nest:default");
     let out = run_with_timeout(cmd, TIMEOUT);
@@ -192,20 +184,14 @@ fn spawn_wait(sim: &Sim, extra: &[&str], notify: Option<&NotifySocket>) -> Child
     let dir = tempfile::tempdir().unwrap();
     let console = console_file(&dir);
     std::mem::forget(dir);
-    let mut args = vec!["gate", "--mode", "wait", "--console", &console];
+    let mut args = vec!["--mode", "wait", "--console", &console];
     args.extend_from_slice(extra);
-    let mut cmd = keygate(sim, &args);
-    if let Some(n) = notify {
-        cmd.env("NOTIFY_SOCKET", n.path());
-    }
-    cmd.stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn_guarded()
+    kit::spawn_gate(sim, notify, &args)
 }
 
 #[test]
 fn wait_mode_continues_once_the_key_is_loaded_elsewhere() {
-    let sim = nest();
+    let sim = Sim::locked_root_with_child(PASS);
     let notify = NotifySocket::new();
     let child = spawn_wait(&sim, &["--poll-interval", "100ms"], Some(&notify));
     assert!(eventually(Duration::from_secs(10), || notify
@@ -226,7 +212,7 @@ fn wait_mode_continues_once_the_key_is_loaded_elsewhere() {
 
 #[test]
 fn wait_mode_sends_keepalives_under_systemd() {
-    let sim = nest();
+    let sim = Sim::locked_root_with_child(PASS);
     let notify = NotifySocket::new();
     let child = spawn_wait(&sim, &["--poll-interval", "1h"], Some(&notify));
     let mut seen = Vec::new();
@@ -249,7 +235,7 @@ fn wait_mode_sends_keepalives_under_systemd() {
 
 #[test]
 fn sigusr1_forces_an_immediate_recheck() {
-    let sim = nest();
+    let sim = Sim::locked_root_with_child(PASS);
     let child = spawn_wait(&sim, &["--poll-interval", "1h"], None);
     assert!(eventually(Duration::from_secs(10), || sim
         .count_calls("get")
@@ -272,7 +258,7 @@ fn sigusr1_forces_an_immediate_recheck() {
 #[test]
 fn sigterm_and_sigint_end_the_wait_with_a_message_and_exit_1() {
     for sig in [Signal::SIGTERM, Signal::SIGINT] {
-        let sim = nest();
+        let sim = Sim::locked_root_with_child(PASS);
         let child = spawn_wait(&sim, &["--poll-interval", "1h"], None);
         assert!(eventually(Duration::from_secs(10), || sim
             .count_calls("get")
@@ -294,7 +280,7 @@ fn sigterm_and_sigint_end_the_wait_with_a_message_and_exit_1() {
 
 #[test]
 fn timeout_fail_and_continue() {
-    let sim = nest();
+    let sim = Sim::locked_root_with_child(PASS);
     let child = spawn_wait(&sim, &["--timeout", "300ms", "--on-timeout", "fail"], None);
     let out = finish(child, TIMEOUT);
     assert_eq!(out.status.code(), Some(1));
@@ -317,7 +303,7 @@ fn timeout_fail_and_continue() {
 
 #[test]
 fn on_timeout_needs_timeout() {
-    let sim = nest();
+    let sim = Sim::locked_root_with_child(PASS);
     let out = run_with_timeout(
         keygate(&sim, &["gate", "--on-timeout", "continue"]),
         TIMEOUT,
@@ -328,7 +314,7 @@ fn on_timeout_needs_timeout() {
 
 #[test]
 fn waiting_uses_no_cpu_between_polls() {
-    let sim = nest();
+    let sim = Sim::locked_root_with_child(PASS);
     let child = spawn_wait(&sim, &["--poll-interval", "1h"], None);
     assert!(eventually(Duration::from_secs(10), || sim
         .count_calls("get")
@@ -344,7 +330,7 @@ fn waiting_uses_no_cpu_between_polls() {
 
 #[test]
 fn a_failing_poll_is_reported_once_and_waited_out() {
-    let sim = nest();
+    let sim = Sim::locked_root_with_child(PASS);
     let child = spawn_wait(&sim, &["--poll-interval", "50ms"], None);
     assert!(eventually(Duration::from_secs(10), || sim
         .count_calls("get")

@@ -3,12 +3,17 @@
 //! shows a unified diff; `KEYGATE_BLESS=1 cargo test --test render_golden`
 //! rewrites the shipped files from the templates (review the result).
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use clap::Parser;
+use common::unified_diff;
 use keygate::cli::{Cli, Command as Sub, RenderArgs};
 use keygate::render::{self, RenderedFile};
+
+/// What the shipped files are compared with.
+const RENDERED: &str = "keygate render (default options)";
 
 fn render_args(line: &[&str]) -> RenderArgs {
     let argv = ["keygate", "render"].iter().chain(line);
@@ -29,24 +34,6 @@ fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
-/// `diff -u` between what is shipped and what is rendered.
-fn unified_diff(shipped: &Path, expected: &str) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let rendered = dir.path().join("rendered");
-    std::fs::write(&rendered, expected).unwrap();
-    let out = Command::new("diff")
-        .arg("-u")
-        .arg("--label")
-        .arg(shipped.display().to_string())
-        .arg("--label")
-        .arg("keygate render (default options)")
-        .arg(shipped)
-        .arg(&rendered)
-        .output()
-        .expect("diff (diffutils) runs");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn check(system: &str, shipped: &[(&str, &str)]) {
     let files = rendered(&[system]);
     let names: Vec<_> = files.iter().map(|f| f.name).collect();
@@ -61,7 +48,7 @@ fn check(system: &str, shipped: &[(&str, &str)]) {
         }
         let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
         if on_disk != file.contents {
-            drift.push_str(&unified_diff(&path, &file.contents));
+            drift.push_str(&unified_diff(&path, &file.contents, RENDERED));
         }
     }
     assert!(
@@ -97,7 +84,7 @@ fn diff_shows_the_drift() {
     let dir = tempfile::tempdir().unwrap();
     let shipped = dir.path().join("unit");
     std::fs::write(&shipped, "a\nb\n").unwrap();
-    let diff = unified_diff(&shipped, "a\nc\n");
+    let diff = unified_diff(&shipped, "a\nc\n", RENDERED);
     assert!(diff.contains("-b\n+c\n"), "{diff}");
 }
 

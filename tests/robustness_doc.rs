@@ -12,8 +12,9 @@
 //! say. On a difference the test shows a unified diff;
 //! `KEYGATE_BLESS=1 cargo test --test robustness_doc` rewrites the file.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// Areas in the order the table lists them.
 const AREAS: &[&str] = &[
@@ -144,23 +145,6 @@ fn render(cases: &[Case]) -> String {
     out
 }
 
-fn unified_diff(shipped: &Path, expected: &str) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let generated = dir.path().join("generated");
-    std::fs::write(&generated, expected).unwrap();
-    let out = Command::new("diff")
-        .arg("-u")
-        .arg("--label")
-        .arg(shipped.display().to_string())
-        .arg("--label")
-        .arg("generated from tests/adversarial_*.rs")
-        .arg(shipped)
-        .arg(&generated)
-        .output()
-        .expect("diff (diffutils) runs");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn robustness_table_is_current() {
     let files = suite_files();
@@ -186,7 +170,7 @@ fn robustness_table_is_current() {
         on_disk == expected,
         "docs/robustness.md differs from the adversarial tests' comments; \
          run KEYGATE_BLESS=1 cargo test --test robustness_doc:\n{}",
-        unified_diff(&path, &expected)
+        common::unified_diff(&path, &expected, "generated from tests/adversarial_*.rs")
     );
 }
 

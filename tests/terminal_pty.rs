@@ -2,6 +2,8 @@
 //! person at the keyboard on the master side while `read_passphrase` runs on
 //! the slave side in a thread.
 
+mod common;
+
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
@@ -11,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use common::assert_same_termios;
 use keygate::terminal::{Cancel, Console, Entry, TermError};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::termios::{self, InputFlags, LocalFlags, SetArg, Termios};
@@ -134,26 +137,6 @@ fn passphrase(entry: Result<Entry, TermError>) -> Vec<u8> {
         Ok(Entry::Passphrase(secret)) => secret.expose().to_vec(),
         other => panic!("expected a passphrase, got {other:?}"),
     }
-}
-
-/// Field-by-field equality of two termios, with a useful message.
-fn assert_same_termios(before: &Termios, after: &Termios) {
-    assert_eq!(before.input_flags, after.input_flags, "c_iflag");
-    assert_eq!(before.output_flags, after.output_flags, "c_oflag");
-    assert_eq!(before.local_flags, after.local_flags, "c_lflag");
-    assert_eq!(before.control_flags, after.control_flags, "c_cflag");
-    assert_eq!(before.control_chars, after.control_chars, "c_cc");
-    assert_eq!(
-        termios::cfgetispeed(before),
-        termios::cfgetispeed(after),
-        "ispeed"
-    );
-    assert_eq!(
-        termios::cfgetospeed(before),
-        termios::cfgetospeed(after),
-        "ospeed"
-    );
-    assert!(before == after, "whole termios");
 }
 
 /// Runs one prompt: waits for it, types `keys`, returns the entry, and

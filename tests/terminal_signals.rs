@@ -187,22 +187,18 @@ impl Prompting {
                 self.stderr_if_dead()
             ),
         }
-        assert_same_termios(&self.before, &self.termios());
+        assert_restored(&self.before, &self.termios());
     }
 }
 
-fn assert_same_termios(before: &Termios, after: &Termios) {
-    assert_eq!(before.input_flags, after.input_flags, "c_iflag");
-    assert_eq!(before.output_flags, after.output_flags, "c_oflag");
-    assert_eq!(before.local_flags, after.local_flags, "c_lflag");
-    assert_eq!(before.control_flags, after.control_flags, "c_cflag");
-    assert_eq!(before.control_chars, after.control_chars, "c_cc");
+/// The terminal came back exactly, echoing and line-editing again.
+fn assert_restored(before: &Termios, after: &Termios) {
+    common::assert_same_termios(before, after);
     assert!(
         after
             .local_flags
             .contains(LocalFlags::ECHO | LocalFlags::ICANON)
     );
-    assert!(before == after, "whole termios");
 }
 
 #[test]
@@ -263,7 +259,7 @@ fn stop_restores_and_continue_prompts_again_in_raw_mode() {
             WaitStatus::Stopped(_, _) => {}
             other => panic!("expected a stop after {stop:?}, got {other:?}"),
         }
-        assert_same_termios(&p.before, &p.termios());
+        assert_restored(&p.before, &p.termios());
 
         kill(p.pid(), Signal::SIGCONT).expect("SIGCONT");
         p.wait_raw(true);

@@ -18,9 +18,12 @@
 pub use zfs_sim::{escape, state};
 
 mod child;
+mod compare;
 pub mod unprivileged;
 #[allow(unused_imports)]
 pub use child::*;
+#[allow(unused_imports)]
+pub use compare::{assert_same_termios, unified_diff};
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
@@ -147,6 +150,28 @@ impl Sim {
         let sim = Sim::new();
         sim.pool("nest");
         sim.encrypted_root("nest/a", pass);
+        sim
+    }
+
+    /// [`Sim::locked_root`] plus `nest/a/b`, a child inheriting its key.
+    pub fn locked_root_with_child(pass: &[u8]) -> Sim {
+        let sim = Sim::locked_root(pass);
+        sim.child("nest/a/b");
+        sim
+    }
+
+    /// [`Sim::locked_root_with_child`] plus `nest/c`, unencrypted.
+    pub fn locked_and_plain(pass: &[u8]) -> Sim {
+        let sim = Sim::locked_root_with_child(pass);
+        sim.child("nest/c");
+        sim
+    }
+
+    /// A pool `nest` with two locked passphrase roots, `nest/a` and
+    /// `nest/b`, sharing the passphrase `pass`.
+    pub fn two_locked_roots(pass: &[u8]) -> Sim {
+        let sim = Sim::locked_root(pass);
+        sim.encrypted_root("nest/b", pass);
         sim
     }
 

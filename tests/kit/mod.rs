@@ -280,34 +280,49 @@ pub fn on_terminal(mut cmd: Command, pty: &Pty) -> Command {
 /// `keygate ARGS` spawned with stdout and stderr piped, in a process
 /// group of its own that is killed when the guard is dropped.
 pub fn spawn(sim: &Sim, args: &[&str]) -> ChildGuard {
+    spawn_command(keygate(sim, args))
+}
+
+fn spawn_command(mut cmd: Command) -> ChildGuard {
     use std::os::unix::process::CommandExt;
-    keygate(sim, args)
-        .stdout(Stdio::piped())
+    cmd.stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
         .spawn_guarded()
 }
 
+/// `keygate gate ARGS` spawned like [`spawn`]; with `notify`, as under
+/// systemd (`NOTIFY_SOCKET` set, so ask-password is on by default).
+pub fn spawn_gate(sim: &Sim, notify: Option<&NotifySocket>, args: &[&str]) -> ChildGuard {
+    let mut argv = vec!["gate"];
+    argv.extend_from_slice(args);
+    let mut cmd = keygate(sim, &argv);
+    if let Some(n) = notify {
+        cmd.env("NOTIFY_SOCKET", n.path());
+    }
+    spawn_command(cmd)
+}
+
 /// A prompting gate on `consoles` (poll every 200 ms), plus `extra` args.
 pub fn spawn_prompt(sim: &Sim, consoles: &[&Pty], extra: &[&str]) -> ChildGuard {
-    let mut args: Vec<&str> = vec!["gate", "--mode", "prompt", "--poll-interval", "200ms"];
+    let mut args: Vec<&str> = vec!["--mode", "prompt", "--poll-interval", "200ms"];
     for c in consoles {
         args.push("--console");
         args.push(&c.path);
     }
     args.extend_from_slice(extra);
-    spawn(sim, &args)
+    spawn_gate(sim, None, &args)
 }
 
 /// A waiting gate (no polls unless `extra` asks for them) whose control
 /// socket is up when this returns.
 pub fn spawn_wait(sim: &Sim, extra: &[&str]) -> ChildGuard {
-    let mut args = vec!["gate", "--mode", "wait"];
+    let mut args = vec!["--mode", "wait"];
     if !extra.contains(&"--poll-interval") {
         args.extend_from_slice(&["--poll-interval", "1h"]);
     }
     args.extend_from_slice(extra);
-    let child = spawn(sim, &args);
+    let child = spawn_gate(sim, None, &args);
     let socket = default_socket(sim);
     assert!(
         eventually(Duration::from_secs(20), || socket.exists()),

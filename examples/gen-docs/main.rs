@@ -1,13 +1,13 @@
 //! Writes keygate's man pages and shell completions from the clap
 //! definitions in `src/cli.rs`, so they never disagree with `--help`.
 //!
-//! `cargo run --example gen-docs -- DIR` (what `make docs` runs) creates
+//! `cargo run -p keygate-gen-docs -- DIR` (what `make docs` runs) creates
 //! `DIR/man/keygate.8` plus one page per subcommand (`keygate-gate.8`, ...)
 //! and `DIR/completions/{keygate.bash,_keygate,keygate.fish}`.
 //!
-//! This is an example rather than part of the binary so that clap_mangen and
-//! clap_complete stay dev-dependencies: the keygate binary, which may end up
-//! in an initramfs, does not carry them.
+//! This is a package of its own rather than part of the binary so that
+//! clap_mangen and clap_complete are its dependencies only: the keygate
+//! binary, which may end up in an initramfs, does not carry them.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
