@@ -103,3 +103,4 @@ def assert_pool_online(t) -> None:
     t.check(t.out("zpool list -H -o health nest") == "ONLINE", "pool nest is imported and ONLINE")
     rc, out = t.sh("zpool status -P nest")
     t.check("mapper/crypt0" in out and "mapper/crypt1" in out, "nest is made of /dev/mapper/crypt0 and crypt1")
+

@@ -34,6 +34,16 @@ def run(t):
     _luks.assert_open(t, ["crypt0", "crypt1"])
     _luks.assert_pool_online(t)
     t.assert_unlocked_and_running(["nest/a"])
+    assert_check_shows(t, {"crypt0": "open", "crypt1": "open"})
     counts = _luks.all_questions(t)
     t.check(counts.get("ttyS1") == 1 and sum(counts.values()) == 1,
             f"exactly one passphrase prompt, on ttyS1 ({counts})")
+
+
+def assert_check_shows(t, states: dict[str, str]) -> None:
+    """`keygate check` after boot: each device's state, and exit 0."""
+    rc, out = t.sh("keygate check")
+    rows = {line.split()[0]: line.split()[-1] for line in out.splitlines()[1:] if line.strip()}
+    for name, state in states.items():
+        t.check(rows.get(name) == state, f"keygate check shows {name} {state} ({out.strip()!r})")
+    t.check(rc == 0, f"keygate check exits 0 after boot (rc {rc})")
