@@ -40,7 +40,7 @@ pub fn run(cli: Cli, env: &Environment) -> i32 {
     let z = ZfsSettings::resolve(cli.zfs.as_deref(), cli.zfs_timeout, &file);
     let zfs = Zfs::new(&z.program, z.timeout);
     match command {
-        Command::Check(args) => run_check(&zfs, &manager, &args),
+        Command::Check(args) => run_check(&zfs, &manager, &args, &file),
         Command::Gate(args) => {
             let settings = match GateSettings::resolve_with(&args, &file) {
                 Ok(s) => s,
@@ -73,25 +73,66 @@ pub fn run(cli: Cli, env: &Environment) -> i32 {
     }
 }
 
-fn run_check(zfs: &Zfs, manager: &Manager, args: &CheckArgs) -> i32 {
+fn run_check(zfs: &Zfs, manager: &Manager, args: &CheckArgs, file: &config::ConfigFile) -> i32 {
     let reporter = Reporter::new(manager.clone(), vec![]);
+    let luks = luks_rows(zfs, file);
+    let luks_bad = luks
+        .iter()
+        .any(|r| !matches!(r.state.as_str(), "open" | "closed"));
+    let luks_pending = luks.iter().any(|r| r.pending);
     match gate::read_plan(zfs, &args.targets) {
         Ok(plan) => {
             let text = if args.json {
-                check::json(&plan)
-            } else if plan.roots.is_empty() {
-                "no encryption roots found\n".to_string()
+                check::json_with_luks(&plan, &luks)
             } else {
-                check::table(&plan)
+                let mut text = String::new();
+                if !luks.is_empty() {
+                    text.push_str(&check::luks_table(&luks));
+                    text.push('\n');
+                }
+                if plan.roots.is_empty() {
+                    text.push_str("no encryption roots found\n");
+                } else {
+                    text.push_str(&check::table(&plan));
+                }
+                text
             };
             crate::report::stdout_text(&text);
-            if plan.all_available() { 0 } else { 1 }
+            if luks_bad {
+                2
+            } else if plan.all_available() && !luks_pending {
+                0
+            } else {
+                1
+            }
         }
         Err(e) => {
             reporter.error(&e.to_string());
             2
         }
     }
+}
+
+/// The configured LUKS devices and their state (none configured: empty).
+fn luks_rows(zfs: &Zfs, file: &config::ConfigFile) -> Vec<check::LuksRow> {
+    if file.luks.is_empty() {
+        return Vec::new();
+    }
+    let runner = |program: &Option<std::path::PathBuf>, default: &str| {
+        crate::runner::Runner::new(
+            program.clone().unwrap_or_else(|| default.into()),
+            zfs.timeout(),
+        )
+    };
+    let tools = crate::luks::Tools {
+        cryptsetup: crate::luks::Cryptsetup::new(runner(
+            &file.cryptsetup,
+            crate::settings::DEFAULT_CRYPTSETUP,
+        )),
+        zpool: crate::luks::Zpool::new(runner(&file.zpool, crate::settings::DEFAULT_ZPOOL)),
+        host: crate::host::Host::from_process(),
+    };
+    check::luks_rows(&file.luks, &tools)
 }
 
 /// Signals reach the gate as events (the signal thread restores terminals

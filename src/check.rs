@@ -114,3 +114,117 @@ mod tests {
         assert!(j.ends_with("\"locked\":[\"nest/a\"]}\n"), "{j}");
     }
 }
+
+/// One configured LUKS device as `keygate check` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LuksRow {
+    pub name: String,
+    pub device: String,
+    /// `passphrase` or the key file's path.
+    pub key: String,
+    /// `open`, `closed`, `missing`, `name-in-use`, `not-luks` or `unknown`.
+    pub state: String,
+    /// Whether the device still has to be opened for the boot to go on: a
+    /// key device that is closed while every device it keys is open is not.
+    pub pending: bool,
+}
+
+/// The LUKS devices and their state, from the configuration and
+/// `cryptsetup status`/`isLuks`.
+pub fn luks_rows(
+    settings: &[crate::luks::LuksSettings],
+    tools: &crate::luks::Tools,
+) -> Vec<LuksRow> {
+    use crate::luks::{LuksKey, Seen, look};
+    let seen: Vec<Seen> = settings
+        .iter()
+        .map(|s| {
+            look(
+                tools,
+                s,
+                &tools.host.path(&s.device.path().to_string_lossy()),
+            )
+        })
+        .collect();
+    settings
+        .iter()
+        .zip(&seen)
+        .map(|(s, state)| {
+            let keyed: Vec<usize> = settings
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| o.key == LuksKey::File(s.mapper_path()))
+                .map(|(i, _)| i)
+                .collect();
+            let done_key_device = !keyed.is_empty() && keyed.iter().all(|&i| seen[i] == Seen::Open);
+            LuksRow {
+                name: s.name.clone(),
+                device: s.device.shown(),
+                key: match &s.key {
+                    LuksKey::Passphrase => "passphrase".into(),
+                    LuksKey::File(p) => p.display().to_string(),
+                },
+                state: state.word().into(),
+                pending: *state != Seen::Open && !(*state == Seen::Closed && done_key_device),
+            }
+        })
+        .collect()
+}
+
+/// The LUKS table: name, device, key, state.
+pub fn luks_table(rows: &[LuksRow]) -> String {
+    let header = ["LUKS", "DEVICE", "KEY", "STATE"];
+    let cells: Vec<[&str; 4]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.name.as_str(),
+                r.device.as_str(),
+                r.key.as_str(),
+                r.state.as_str(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &cells {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(header).chain(cells) {
+        let mut l = String::new();
+        for (i, c) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                l.push_str(c);
+            } else {
+                l.push_str(&format!("{c:<w$}  ", w = widths[i]));
+            }
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// [`json`] with a `"luks"` list in front when LUKS devices are configured.
+pub fn json_with_luks(plan: &Plan, rows: &[LuksRow]) -> String {
+    let base = json(plan);
+    if rows.is_empty() {
+        return base;
+    }
+    let luks: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{{\"name\":{},\"device\":{},\"key\":{},\"state\":{},\"pending\":{}}}",
+                json::string(&r.name),
+                json::string(&r.device),
+                json::string(&r.key),
+                json::string(&r.state),
+                r.pending
+            )
+        })
+        .collect();
+    format!("{{\"luks\":[{}],{}", luks.join(","), &base[1..])
+}

@@ -225,6 +225,12 @@ pub struct GateArgs {
     #[arg(long, overrides_with = "ask_password")]
     pub no_ask_password: bool,
 
+    /// When to add a passphrase typed at keygate that opened something to
+    /// systemd-cryptsetup's cache in the kernel keyring: never; pending, only
+    /// while a systemd-cryptsetup prompt waits; always [default: pending].
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub share_passphrase: Option<crate::luks::SharePassphrase>,
+
     /// Datasets to gate, recursively (default: every imported pool).
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,

@@ -1,32 +1,53 @@
 //! Host paths (`/dev/console`, `/sys/class/tty/console/active`, ...), all
-//! resolved under one root that tests point elsewhere with `KEYGATE_ROOT`.
+//! resolved under one root that tests point elsewhere with `KEYGATE_ROOT`;
+//! and the kernel keyring key of systemd-cryptsetup's passphrase cache,
+//! which tests rename with `KEYGATE_KEYRING_KEY` (root's user keyring is
+//! shared by every process of the machine).
 
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone)]
 pub struct Host {
     root: PathBuf,
+    keyring_key: String,
 }
 
 impl Default for Host {
     fn default() -> Self {
         Host {
             root: PathBuf::from("/"),
+            keyring_key: crate::keyring::CRYPTSETUP_KEY.to_string(),
         }
     }
 }
 
 impl Host {
     pub fn new(root: impl Into<PathBuf>) -> Host {
-        Host { root: root.into() }
+        Host {
+            root: root.into(),
+            ..Host::default()
+        }
     }
 
-    /// `KEYGATE_ROOT` when set and non-empty, else `/`.
+    /// `KEYGATE_ROOT` when set and non-empty, else `/`; the keyring key
+    /// from `KEYGATE_KEYRING_KEY` when set and non-empty, else `cryptsetup`.
     pub fn from_process() -> Host {
-        match std::env::var_os("KEYGATE_ROOT") {
+        let mut host = match std::env::var_os("KEYGATE_ROOT") {
             Some(r) if !r.is_empty() => Host::new(r),
             _ => Host::default(),
+        };
+        if let Ok(k) = std::env::var("KEYGATE_KEYRING_KEY")
+            && !k.is_empty()
+        {
+            host.keyring_key = k;
         }
+        host
+    }
+
+    /// The description of the `user` key systemd-cryptsetup caches its
+    /// passphrases in.
+    pub fn keyring_key(&self) -> &str {
+        &self.keyring_key
     }
 
     /// An absolute host path, under the configured root.

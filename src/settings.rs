@@ -7,6 +7,12 @@ use std::time::Duration;
 use crate::cli::{GateArgs, Mode, OnTimeout};
 use crate::config::ConfigFile;
 pub use crate::keystore::settings::{ClosePolicy, KeystoreMount, KeystoreSettings};
+pub use crate::luks::settings::{LuksSettings, SharePassphrase};
+
+/// The cryptsetup program when `cryptsetup =` names none.
+pub const DEFAULT_CRYPTSETUP: &str = "cryptsetup";
+/// The zpool program when `zpool =` names none.
+pub const DEFAULT_ZPOOL: &str = "zpool";
 
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
 pub const DEFAULT_TRIES: u32 = 3;
@@ -63,6 +69,15 @@ pub struct GateSettings {
     pub keystore_close: ClosePolicy,
     /// `[[keystore]]` entries from the configuration file.
     pub keystores: Vec<KeystoreSettings>,
+    /// When a typed passphrase goes to systemd-cryptsetup's keyring cache.
+    pub share_passphrase: SharePassphrase,
+    /// `[[luks]]` entries from the configuration file.
+    pub luks: Vec<LuksSettings>,
+    /// The pools on the LUKS devices (empty: those `zpool import` finds).
+    pub luks_pools: Vec<String>,
+    /// The cryptsetup and zpool programs.
+    pub cryptsetup: PathBuf,
+    pub zpool: PathBuf,
 }
 
 impl Default for GateSettings {
@@ -79,6 +94,11 @@ impl Default for GateSettings {
             ask_password: None,
             keystore_close: ClosePolicy::default(),
             keystores: Vec::new(),
+            share_passphrase: SharePassphrase::default(),
+            luks: Vec::new(),
+            luks_pools: Vec::new(),
+            cryptsetup: PathBuf::from(DEFAULT_CRYPTSETUP),
+            zpool: PathBuf::from(DEFAULT_ZPOOL),
         }
     }
 }
@@ -120,6 +140,14 @@ impl GateSettings {
             ask_password: args.ask_password().or(file.ask_password),
             keystore_close: file.keystore_close.unwrap_or(d.keystore_close),
             keystores: file.keystores.clone(),
+            share_passphrase: args
+                .share_passphrase
+                .or(file.share_passphrase)
+                .unwrap_or(d.share_passphrase),
+            luks: file.luks.clone(),
+            luks_pools: file.luks_pools.clone().unwrap_or_default(),
+            cryptsetup: file.cryptsetup.clone().unwrap_or(d.cryptsetup),
+            zpool: file.zpool.clone().unwrap_or(d.zpool),
         };
         if s.timeout.is_none() {
             if args.on_timeout.is_some() {

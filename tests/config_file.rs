@@ -254,7 +254,7 @@ const ERRORS: &[(&str, &str)] = &[
     ),
     (
         "[[keystores]]\ndataset = \"k/a\"\n",
-        ":1: keystores: unknown table; the only one is [[keystore]]",
+        ":1: keystores: unknown table; the known ones are [[keystore]] and [[luks]]",
     ),
     (
         "[main]\n",

@@ -182,3 +182,50 @@ fn gate_runs_after_the_imports_and_before_every_mount() {
         "local-fs.target"
     ));
 }
+
+#[test]
+fn gate_runs_after_the_luks_devices_of_crypttab() {
+    // A stand-in for what systemd-cryptsetup-generator writes for a crypttab
+    // line: ordered before cryptsetup.target. A gate ordered before it must
+    // make a cycle, since the shipped unit runs after cryptsetup.target
+    // (OpenZFS's imports do too, but the gate does not rely on that).
+    if !have_systemd_analyze() {
+        return common::skip("systemd-analyze not found (apt-get install systemd)");
+    }
+    let crypt = "[Unit]\nDescription=stand-in: Cryptography Setup for crypt0\n\
+                 DefaultDependencies=no\nBefore=cryptsetup.target\n\
+                 [Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n";
+    let cycle = |extra: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let unit = shipped_unit_runnable_here()
+            .replace("\n[Service]\n", &format!("\n{extra}\n\n[Service]\n"));
+        unit_dir(dir.path(), &unit);
+        fs::write(dir.path().join("systemd-cryptsetup@crypt0.service"), crypt).unwrap();
+        // The gate's own line, not OpenZFS's: the import stand-ins lose
+        // their ordering after cryptsetup.target here.
+        for (name, text) in STUBS.iter().filter(|(n, _)| n.starts_with("zfs-import-")) {
+            fs::write(
+                dir.path().join(name),
+                text.replace(" cryptsetup.target", ""),
+            )
+            .unwrap();
+        }
+        let (_, text) = verify(dir.path(), &["keygate.service", "local-fs.target"]);
+        text.contains("ordering cycle")
+    };
+    let wants = "Wants=systemd-cryptsetup@crypt0.service cryptsetup.target";
+    assert!(
+        cycle(&format!(
+            "{wants}\nBefore=systemd-cryptsetup@crypt0.service"
+        )),
+        "keygate.service ordered before a crypttab device makes no cycle: the \
+         shipped unit does not run after cryptsetup.target"
+    );
+    assert!(
+        !cycle(wants),
+        "pulling the device in alone must make no cycle"
+    );
+    // systemd-cryptsetup's passphrase cache is readable only with the user
+    // keyring linked into the session.
+    assert!(shipped_unit_runnable_here().contains("\nKeyringMode=shared\n"));
+}

@@ -6,6 +6,7 @@
 //! happens in [`crate::settings`]. The format is described in
 //! `docs/config.md`; `docs/keygate.toml.example` shows every setting.
 
+mod luks;
 pub mod toml;
 
 use std::collections::BTreeMap;
@@ -45,6 +46,12 @@ pub struct ConfigFile {
     pub keystore_close: Option<ClosePolicy>,
     /// `[[keystore]]` entries, in file order.
     pub keystores: Vec<KeystoreSettings>,
+    pub share_passphrase: Option<crate::luks::settings::SharePassphrase>,
+    /// `[[luks]]` entries, in file order.
+    pub luks: Vec<crate::luks::settings::LuksSettings>,
+    pub luks_pools: Option<Vec<String>>,
+    pub cryptsetup: Option<PathBuf>,
+    pub zpool: Option<PathBuf>,
     /// The line each top-level key was set on, for messages about
     /// combinations (`on_timeout` without `timeout`).
     pub lines: BTreeMap<String, usize>,
@@ -195,6 +202,34 @@ pub fn parse(text: &str, origin: &Path) -> Result<ConfigFile, ConfigError> {
             }
             "zfs_timeout" => cfg.zfs_timeout = Some(positive_duration(v).map_err(wrong)?),
             "keystore_close" => cfg.keystore_close = Some(close_policy(v).map_err(wrong)?),
+            "share_passphrase" => cfg.share_passphrase = Some(choice(v).map_err(wrong)?),
+            "luks_pools" => {
+                let list = strings(v).map_err(wrong)?;
+                for t in &list {
+                    dataset_name(t).map_err(wrong)?;
+                    if t.contains('/') {
+                        return Err(wrong(format!("{t} is a dataset, not a pool name")));
+                    }
+                }
+                cfg.luks_pools = Some(list);
+            }
+            "cryptsetup" | "zpool" => {
+                let s = string(v).map_err(wrong)?;
+                if s.is_empty() {
+                    return Err(wrong("expected a program name or path, found \"\"".into()));
+                }
+                if key == "cryptsetup" {
+                    cfg.cryptsetup = Some(PathBuf::from(s));
+                } else {
+                    cfg.zpool = Some(PathBuf::from(s));
+                }
+            }
+            "luks" => {
+                return Err(wrong(
+                    "a LUKS device is a table: write [[luks]] on its own line, then name = \"...\" and device = \"...\""
+                        .into(),
+                ));
+            }
             "keystore" => {
                 return Err(wrong(
                     "a keystore is a table: write [[keystore]] on its own line, then dataset = \"...\""
@@ -206,18 +241,24 @@ pub fn parse(text: &str, origin: &Path) -> Result<ConfigFile, ConfigError> {
         cfg.lines.insert(key.to_string(), entry.line);
     }
     for table in &doc.tables {
-        if table.name != "keystore" {
-            return Err(ConfigError::Invalid {
-                path: origin.to_path_buf(),
-                line: table.line,
-                key: Some(table.name.clone()),
-                message: "unknown table; the only one is [[keystore]]".into(),
-            });
+        match table.name.as_str() {
+            "keystore" => cfg.keystores.push(keystore(table, origin)?),
+            "luks" => cfg.luks.push(luks::entry(table, origin)?),
+            _ => {
+                return Err(ConfigError::Invalid {
+                    path: origin.to_path_buf(),
+                    line: table.line,
+                    key: Some(table.name.clone()),
+                    message: "unknown table; the known ones are [[keystore]] and [[luks]]".into(),
+                });
+            }
         }
-        cfg.keystores.push(keystore(table, origin)?);
     }
+    luks::check_all(&cfg.luks, origin)?;
+    let keystore_tables: Vec<&toml::Table> =
+        doc.tables.iter().filter(|t| t.name == "keystore").collect();
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
-    for (ks, table) in cfg.keystores.iter().zip(&doc.tables) {
+    for (ks, table) in cfg.keystores.iter().zip(keystore_tables) {
         if let Some(first) = seen.insert(&ks.dataset, table.line) {
             return Err(ConfigError::Invalid {
                 path: origin.to_path_buf(),
@@ -246,6 +287,10 @@ const TOP_KEYS: &[&str] = &[
     "zfs",
     "zfs_timeout",
     "keystore_close",
+    "share_passphrase",
+    "luks_pools",
+    "cryptsetup",
+    "zpool",
 ];
 
 const KEYSTORE_KEYS: &[&str] = &["dataset", "close", "mountpoint"];

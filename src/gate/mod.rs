@@ -1,8 +1,10 @@
 //! The gate: find the locked roots, get their keys loaded, signal readiness.
 
 pub mod attempt;
+mod cached;
 pub mod consoles;
 mod hint;
+mod luks;
 mod prompts;
 mod session;
 mod wake;
@@ -67,11 +69,17 @@ pub fn run(
     events_tx: Sender<Event>,
 ) -> Outcome {
     let reporter = Reporter::new(ctx.manager.clone(), hint_consoles(ctx, args));
+    let luks = match start_luks(ctx, args, &reporter) {
+        Ok(stage) => stage,
+        Err(code) => return Outcome::Exit(code),
+    };
     let (datasets, mut plan) = match zfs::get::read(&ctx.zfs, &args.targets) {
         Ok(d) => {
             let plan = Plan::from_datasets(&d);
             (d, plan)
         }
+        // The pools on closed LUKS devices are imported once they open.
+        Err(_) if !luks.is_done() => (Default::default(), Plan::default()),
         Err(e) => {
             reporter.error(&e.to_string());
             ctx.manager.status(&format!("Failed: {e}"));
@@ -82,7 +90,7 @@ pub fn run(
             });
         }
     };
-    if plan.all_available() {
+    if plan.all_available() && luks.is_done() {
         return open_the_gate(ctx, &reporter, &plan);
     }
     let chains = match Chains::compute(&datasets, &args.keystores, args.keystore_close) {
@@ -115,7 +123,9 @@ pub fn run(
     }
     load_key_files(ctx, args, &reporter, &chains, &mut plan);
 
-    let status = SharedStatus::new(mode_name(args.mode), plan.locked_names());
+    let mut locked = luks.closed();
+    locked.extend(plan.locked_names());
+    let status = SharedStatus::new(mode_name(args.mode), locked);
     // Dropped when this function returns, on every path: removes the socket.
     let _server = start_control_socket(ctx, args, &reporter, &status, events_tx.clone());
     let mut session = Session {
@@ -130,10 +140,19 @@ pub fn run(
         chains,
         loaded_before,
         watched: plan.locked_names(),
+        luks,
     };
     // A keystore unlocked before the gate opens now, without any prompt.
     session.open_keystores(&mut plan);
-    if plan.all_available() {
+    if plan.all_available() && session.luks.is_done() {
+        return open_the_gate(ctx, &reporter, &plan);
+    }
+    // What systemd-cryptsetup cached is tried before anyone is asked.
+    let cached_opened_all = session.try_cached(&mut plan);
+    if let Some(session::End::Exit(code)) = session.luks_failed() {
+        return Outcome::Exit(code);
+    }
+    if cached_opened_all {
         return open_the_gate(ctx, &reporter, &plan);
     }
     if args.mode != Mode::Wait {
@@ -211,6 +230,48 @@ fn load_key_files(
     match read_plan(&ctx.zfs, &args.targets) {
         Ok(p) => *plan = p,
         Err(e) => reporter.warn(&e.to_string()),
+    }
+}
+
+/// Look at the `[[luks]]` devices and open what needs no passphrase. Bad
+/// input ends the gate with its exit code.
+fn start_luks(
+    ctx: &Context,
+    args: &GateSettings,
+    reporter: &Reporter,
+) -> Result<crate::luks::Stage, i32> {
+    let timeout = ctx.zfs.timeout();
+    let tools = crate::luks::Tools {
+        cryptsetup: crate::luks::Cryptsetup::new(crate::runner::Runner::new(
+            &args.cryptsetup,
+            timeout,
+        )),
+        zpool: crate::luks::Zpool::new(crate::runner::Runner::new(&args.zpool, timeout)),
+        host: ctx.host.clone(),
+    };
+    let fail = |e: crate::luks::LuksError| {
+        reporter.error(&e.to_string());
+        ctx.manager.status(&format!("Failed: {e}"));
+        if e.is_configuration() {
+            ctx.manager.exit_config()
+        } else {
+            ctx.manager.exit_locked()
+        }
+    };
+    let mut stage =
+        crate::luks::Stage::survey(&args.luks, &args.luks_pools, tools).map_err(fail)?;
+    let mut notes = Vec::new();
+    stage.advance(&mut notes);
+    for (warn, text) in notes {
+        if warn {
+            reporter.warn(&text);
+        } else {
+            reporter.info(&text);
+        }
+    }
+    match stage.take_failure() {
+        Some(e) => Err(fail(e)),
+        None => Ok(stage),
     }
 }
 

@@ -49,6 +49,8 @@ pub struct Session<'a> {
     /// that vanished (its pool exported meanwhile) is reported as missing
     /// rather than counted as unlocked.
     pub watched: Vec<String>,
+    /// The configured LUKS devices (`[[luks]]`) and the pools on them.
+    pub luks: crate::luks::Stage,
 }
 
 /// How the session ended.
@@ -128,6 +130,9 @@ impl Session<'_> {
                 reply,
             } => {
                 let opened_all = self.try_passphrase(plan, &source, secret, &reply);
+                if let Some(end) = self.luks_failed() {
+                    return Step::End(end);
+                }
                 if opened_all {
                     return Step::End(self.ready(plan, Some(&source)));
                 }
@@ -157,13 +162,17 @@ impl Session<'_> {
     /// Re-read the plan and open whatever keystores it allows; the end of
     /// the session once every key is available.
     fn poll(&mut self, plan: &mut Plan, last_error: &mut Option<String>) -> Option<End> {
+        self.refresh_luks(plan);
+        if let Some(end) = self.luks_failed() {
+            return Some(end);
+        }
         match self.read() {
             Ok(mut now_plan) => {
                 *last_error = None;
                 if now_plan.locked_names() != plan.locked_names() {
                     self.open_keystores(&mut now_plan);
                 }
-                if now_plan.all_available() {
+                if now_plan.all_available() && self.luks.is_done() {
                     *plan = now_plan;
                     return Some(self.ready(plan, None));
                 }
@@ -193,9 +202,16 @@ impl Session<'_> {
         self.sources.push(source);
     }
 
-    /// Locked roots a typed passphrase can open now: passphrase roots that
-    /// do not wait for a keystore to be opened first.
+    /// What a typed passphrase can open now: closed LUKS devices, then
+    /// passphrase roots that do not wait for a keystore to be opened first.
     pub fn typed_roots(&self, plan: &Plan) -> Vec<String> {
+        let mut all = self.luks.typed();
+        all.extend(self.zfs_roots(plan));
+        all
+    }
+
+    /// The encryption roots among [`Session::typed_roots`].
+    pub fn zfs_roots(&self, plan: &Plan) -> Vec<String> {
         plan.locked()
             .filter(|r| r.takes_passphrase() && !self.chains.awaits_keystore(&r.name))
             .map(|r| r.name.clone())
@@ -205,7 +221,11 @@ impl Session<'_> {
     /// Read the plan (one zfs call). A keystore keygate closed again on
     /// purpose counts as done: it must not hold the boot.
     pub fn read(&self) -> Result<Plan, ZfsError> {
-        let plan = read_plan(&self.ctx.zfs, &self.args.targets)?;
+        let plan = match read_plan(&self.ctx.zfs, &self.args.targets) {
+            // The pools on closed LUKS devices are not imported yet.
+            Err(_) if !self.luks.is_done() => return Ok(Plan::default()),
+            other => other?,
+        };
         if self.args.targets.is_empty() {
             let missing: Vec<String> = self
                 .watched
@@ -254,15 +274,27 @@ impl Session<'_> {
 
     /// Try one passphrase on every locked root it could open; answer the
     /// source; returns whether every root is now available.
-    fn try_passphrase(
+    pub(super) fn try_passphrase(
         &mut self,
         plan: &mut Plan,
         source: &SourceId,
         secret: Secret,
         reply: &Sender<Reply>,
     ) -> bool {
-        let candidates = self.typed_roots(plan);
-        let result = attempt::passphrase(&self.ctx.zfs, &candidates, &secret);
+        let luks = self.try_luks(plan, &secret);
+        // A passphrase ZFS could never take (a cached LUKS passphrase of
+        // another length, or with a newline, which ZFS would cut) goes to
+        // the LUKS devices only.
+        let candidates = if crate::secret::passphrase_problem(&secret).is_some() {
+            Vec::new()
+        } else {
+            self.zfs_roots(plan)
+        };
+        let mut result = attempt::passphrase(&self.ctx.zfs, &candidates, &secret);
+        result.opened.splice(0..0, luks.opened);
+        result.rejected.splice(0..0, luks.rejected);
+        result.failed.splice(0..0, luks.failed);
+        self.share_back(source, &secret, !result.opened.is_empty());
         drop(secret);
         for (root, why) in &result.failed {
             self.reporter.warn(&format!("{root}: {why}"));
@@ -294,7 +326,7 @@ impl Session<'_> {
                 }
             }
         }
-        let done = plan.all_available();
+        let done = self.all_done(plan);
         // Status first: whoever gets the reply may ask `keygate status` at
         // once, and must not be told what was locked before.
         if !done && before.locked_names() != plan.locked_names() {

@@ -98,11 +98,19 @@ pub fn prompt_text(roots: &[String], initial: usize) -> String {
             .map(|r| r.split('/').next().unwrap_or(r))
             .collect();
         pools.dedup();
-        return format!(
-            "Enter passphrase for {} ({} encryption roots): ",
-            pools.join(", "),
-            roots.len()
-        );
+        // LUKS devices (`luks:NAME`, see crate::luks::label) are counted
+        // apart from encryption roots.
+        let devices = roots.iter().filter(|r| r.starts_with("luks:")).count();
+        let what = match (devices, roots.len() - devices) {
+            (0, n) => format!("{n} encryption roots"),
+            (d, 0) => format!("{d} LUKS devices"),
+            (d, n) => format!(
+                "{d} LUKS device{} and {n} encryption root{}",
+                if d == 1 { "" } else { "s" },
+                if n == 1 { "" } else { "s" }
+            ),
+        };
+        return format!("Enter passphrase for {} ({what}): ", pools.join(", "));
     }
     format!("Enter passphrase for {}: ", name_list(roots))
 }
@@ -146,6 +154,14 @@ mod tests {
         assert_eq!(
             prompt_text(&v(&["nest/a", "tank/b"]), 2),
             "Enter passphrase for nest, tank (2 encryption roots): "
+        );
+        assert_eq!(
+            prompt_text(&v(&["luks:crypt0", "luks:crypt1"]), 2),
+            "Enter passphrase for luks:crypt0, luks:crypt1 (2 LUKS devices): "
+        );
+        assert_eq!(
+            prompt_text(&v(&["luks:keyfile", "nest/a"]), 2),
+            "Enter passphrase for luks:keyfile, nest (1 LUKS device and 1 encryption root): "
         );
     }
 

@@ -56,6 +56,9 @@ pub enum SourceId {
     AskPassword,
     /// A client of the control socket, by its process id.
     ControlSocket { pid: i32 },
+    /// systemd-cryptsetup's passphrase cache in the kernel keyring, read
+    /// once at start.
+    Keyring,
 }
 
 impl SourceId {
@@ -65,7 +68,7 @@ impl SourceId {
         match self {
             SourceId::Console(name) => Some(format!("console {name}")),
             SourceId::AskPassword => Some("systemd password agents".into()),
-            SourceId::ControlSocket { .. } => None,
+            SourceId::ControlSocket { .. } | SourceId::Keyring => None,
         }
     }
 }
@@ -78,6 +81,7 @@ impl fmt::Display for SourceId {
             SourceId::Console(name) => f.write_str(name),
             SourceId::AskPassword => f.write_str("a systemd password agent"),
             SourceId::ControlSocket { pid } => write!(f, "the control socket (pid {pid})"),
+            SourceId::Keyring => f.write_str("systemd-cryptsetup's cache in the kernel keyring"),
         }
     }
 }

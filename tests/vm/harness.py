@@ -298,6 +298,12 @@ class Vm:
         for i in range(2):
             argv += ["-drive", f"file={self.rundir / f'pool{i}.img'},if=none,id=pool{i},format=raw,cache=unsafe",
                      "-device", f"virtio-blk-pci,drive=pool{i},serial=pool{i}"]
+        # Extra disks a scenario asks for (EXTRA_DISKS), after the pool disks:
+        # /dev/disk/by-id/virtio-NAME in the guest.
+        for img in sorted(self.rundir.glob("extra-*.img")):
+            serial = img.stem[len("extra-"):]
+            argv += ["-drive", f"file={img},if=none,id=x{serial},format=raw,cache=unsafe",
+                     "-device", f"virtio-blk-pci,drive=x{serial},serial={serial}"]
         if self.payload:
             argv += ["-drive", f"file={self.payload},if=none,id=payload,format=raw,readonly=on",
                      "-device", "virtio-blk-pci,drive=payload,serial=kgpayload"]
@@ -420,6 +426,10 @@ class Test:
         for i in range(2):
             with open(self.rundir / f"pool{i}.img", "wb") as f:
                 f.truncate(POOL_DISK_SIZE)
+        # A scenario's EXTRA_DISKS: {serial: size in bytes}, fresh and sparse.
+        for serial, size in getattr(self.module, "EXTRA_DISKS", {}).items():
+            with open(self.rundir / f"extra-{serial}.img", "wb") as f:
+                f.truncate(size)
         payload = make_payload(self.cfg, self.module, self.rundir)
         t0 = time.monotonic()
         vm = Vm(self.cfg, self.rundir, "install", "kgvm.stage=install", payload).start()
@@ -933,6 +943,8 @@ def run_one(cfg: Config, name: str) -> str:
     for f in ("root.qcow2", "pool0.img", "pool1.img", "payload.img"):
         (rundir / f).unlink(missing_ok=True)
     for f in rundir.glob("*.sock"):
+        f.unlink()
+    for f in rundir.glob("extra-*.img"):
         f.unlink()
     line = f"{status} {name} ({dt:.0f}s){': ' + why if why else ''}"
     (rundir / "result.txt").write_text(line + "\n" + "\n".join(t.notes) + "\n")

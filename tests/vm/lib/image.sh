@@ -10,6 +10,12 @@ GUEST_SUITE=bookworm
 GUEST_BASE_PKGS=systemd,systemd-sysv,udev,kmod,e2fsprogs,procps,util-linux,less
 GUEST_KERNEL_PKGS="linux-image-amd64 linux-headers-amd64"
 GUEST_ZFS_PKGS="zfs-dkms zfsutils-linux"
+# LUKS scenarios: the cryptsetup CLI (bookworm's systemd package already ships
+# systemd-cryptsetup and its generator, and depends on libcryptsetup12), and
+# keyctl to look at the kernel keyring from the guest shell. No
+# cryptsetup-initramfs: the LUKS devices are data disks opened in the booted
+# system, never in the initramfs.
+GUEST_LUKS_PKGS="cryptsetup-bin keyutils"
 GUEST_DISK_SIZE=3G
 
 # Mounts made for the chroot; undone by chroot_umount.
@@ -99,6 +105,10 @@ EOF
     # shellcheck disable=SC2086
     in_chroot "$root" apt-get install -y -t "$GUEST_SUITE-backports" $GUEST_ZFS_PKGS \
         >>"$logf" 2>&1 || { tail -n 40 "$logf" >&2; die "apt-get (zfs) failed"; }
+    log "apt-get: LUKS tools ($GUEST_LUKS_PKGS)"
+    # shellcheck disable=SC2086
+    in_chroot "$root" apt-get install -y $GUEST_LUKS_PKGS \
+        >>"$logf" 2>&1 || { tail -n 30 "$logf" >&2; die "apt-get (LUKS tools) failed"; }
 }
 
 # guest_kernel_version ROOT: the one kernel installed in the guest tree.
