@@ -62,12 +62,49 @@ impl ChildGuard {
     }
 }
 
+/// Kills the child (its group when it leads one) and every process below
+/// it, each descendant that leads a group of its own (a zfs call the runner
+/// put in its own group) with that group: they are found while the child
+/// still lives, since an orphan is the init process's, no longer its.
 fn kill_all(pid: Pid, leads_group: bool) {
+    let below = descendants(pid.as_raw() as u32);
     if leads_group {
         let _ = killpg(pid, Signal::SIGKILL);
     } else {
         let _ = kill(pid, Signal::SIGKILL);
     }
+    for d in below {
+        let d = Pid::from_raw(d as i32);
+        if getpgid(Some(d)) == Ok(d) {
+            let _ = killpg(d, Signal::SIGKILL);
+        } else {
+            let _ = kill(d, Signal::SIGKILL);
+        }
+    }
+}
+
+/// Every process below `pid` (children of each of its threads, recursively).
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
+            continue;
+        };
+        for t in tasks.flatten() {
+            let text = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+            for c in text
+                .split_whitespace()
+                .filter_map(|c| c.parse::<u32>().ok())
+            {
+                if !found.contains(&c) {
+                    found.push(c);
+                    todo.push(c);
+                }
+            }
+        }
+    }
+    found
 }
 
 /// Whether `pid` is a child of this process that has not been reaped yet.

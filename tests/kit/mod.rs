@@ -31,6 +31,10 @@ pub fn keygate_at(bin: &Path, sim: &Sim, args: &[&str]) -> Command {
         c.env_remove(var);
     }
     c.env("KEYGATE_ROOT", host_root(sim));
+    // The kernel keyring is the host's: unless a test points keygate at a
+    // key of its own (tests/keyring_kit), it reads one that nobody adds, so
+    // a passphrase cached on the machine never takes part in a test.
+    c.env("KEYGATE_KEYRING_KEY", "keygate-test-no-such-key");
     c
 }
 
