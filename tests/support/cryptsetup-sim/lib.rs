@@ -214,7 +214,10 @@ pub fn log_call(dir: &Path, program: &str, args: &[String]) {
         .append(true)
         .open(dir.join("calls.log"))
     {
-        let _ = writeln!(f, "{program} {}", args.join(" "));
+        // One `write` on an O_APPEND file, so parallel calls never
+        // interleave (`writeln!` may write the line in pieces).
+        let line = format!("{program} {}\n", args.join(" "));
+        let _ = f.write_all(line.as_bytes());
     }
 }
 
