@@ -13,10 +13,7 @@ use luks_kit::Luks;
 const PASS: &[u8] = b"hunter2hunter2";
 
 fn layout() -> (Sim, Luks) {
-    let sim = Sim::new();
-    sim.pool("nest");
-    sim.encrypted_root("nest/a", PASS);
-    let luks = Luks::new(&sim);
+    let (sim, luks) = luks_kit::nest(PASS);
     luks.device("/dev/md1", &[PASS], b"key");
     luks.device("/dev/vdb", &[b"key"], b"");
     luks.device("/dev/vdc", &[b"key"], b"");

@@ -19,72 +19,11 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
+use common::record::{difference, parse};
 use cryptsetup_sim::{Device, State};
 
 const PROBE: &[u8] =
     include_bytes!("fixtures/cryptsetup-reference/real-cryptsetup-2.6.1-probe.txt");
-
-struct Record {
-    number: String,
-    command: String,
-    rc: i32,
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-}
-
-fn parse(data: &[u8]) -> Vec<Record> {
-    let mut records = Vec::new();
-    let mut pos = 0;
-    let line_at = |pos: usize| -> (&[u8], usize) {
-        let end = data[pos..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(data.len(), |i| pos + i);
-        (&data[pos..end], (end + 1).min(data.len()))
-    };
-    while pos < data.len() {
-        let (line, next) = line_at(pos);
-        pos = next;
-        let Some(head) = line.strip_prefix(b"### ") else {
-            continue;
-        };
-        let head = String::from_utf8(head.to_vec()).expect("record header is UTF-8");
-        let (number, command) = head.split_once(" $ ").expect("### NN $ CMD");
-        let (rc_line, next) = line_at(pos);
-        pos = next;
-        let rc: i32 = std::str::from_utf8(rc_line)
-            .ok()
-            .and_then(|l| l.strip_prefix("--- rc="))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("record {number}: no rc line"));
-        let mut block = |name: &str| -> Vec<u8> {
-            let (l, next) = line_at(pos);
-            let l = std::str::from_utf8(l).expect("block header is UTF-8");
-            let n: usize = l
-                .strip_prefix(&format!("--- {name} ("))
-                .and_then(|r| r.strip_suffix(" bytes):"))
-                .and_then(|n| n.parse().ok())
-                .unwrap_or_else(|| panic!("record {number}: bad {name} header '{l}'"));
-            let body = data[next..next + n].to_vec();
-            // The probe adds a newline after a body that lacks one.
-            pos = next + n;
-            if n > 0 && data[next + n - 1] != b'\n' {
-                pos += 1;
-            }
-            body
-        };
-        let stdout = block("stdout");
-        let stderr = block("stderr");
-        records.push(Record {
-            number: number.to_owned(),
-            command: command.to_owned(),
-            rc,
-            stdout,
-            stderr,
-        });
-    }
-    records
-}
 
 /// The guest paths of the record and where they are here: the by-id names
 /// first (they contain no node name), then the nodes, then the rest.
@@ -114,10 +53,6 @@ fn relocate(bytes: &[u8], places: &[(String, String)]) -> Vec<u8> {
         text = text.replace(guest, here);
     }
     text.into_bytes()
-}
-
-fn show(b: &[u8]) -> String {
-    format!("{:?}", String::from_utf8_lossy(b))
 }
 
 #[test]
@@ -207,35 +142,10 @@ fn simulator_matches_real_cryptsetup() {
             .env("CRYPTSETUP_SIM_DIR", &state_dir)
             .current_dir(root.join("root"));
         let out = common::run_with_timeout(cmd, common::TIMEOUT);
-        let rc = out.status.code().unwrap_or(-1);
         let want_out = relocate(&r.stdout, &places);
         let want_err = relocate(&r.stderr, &places);
-        let mut diffs = Vec::new();
-        if rc != r.rc {
-            diffs.push(format!("  rc: real {} sim {rc}", r.rc));
-        }
-        if out.stdout != want_out {
-            diffs.push(format!(
-                "  stdout:\n    real {}\n    sim  {}",
-                show(&want_out),
-                show(&out.stdout)
-            ));
-        }
-        if out.stderr != want_err {
-            diffs.push(format!(
-                "  stderr:\n    real {}\n    sim  {}",
-                show(&want_err),
-                show(&out.stderr)
-            ));
-        }
-        if !diffs.is_empty() {
-            failures.push(format!(
-                "#{} $ {}\n{}",
-                r.number,
-                r.command,
-                diffs.join("\n")
-            ));
-        }
+        let label = format!("#{} $ {}", r.number, r.command);
+        failures.extend(difference(&label, r, &out, &want_out, &want_err));
     }
     assert!(records.len() > 20, "only {} records", records.len());
     assert!(

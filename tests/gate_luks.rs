@@ -9,7 +9,7 @@ mod kit;
 mod luks_kit;
 
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::{ChildGuard, Sim, SpawnGuarded, TIMEOUT, run_with_timeout};
@@ -22,10 +22,7 @@ const KEYFILE: &[u8] = b"0123456789abcdef-random-key-bytes";
 /// Pool `nest` (not yet imported) on two LUKS devices, with the encryption
 /// root nest/a under the same passphrase.
 fn mirror() -> (Sim, Luks) {
-    let sim = Sim::new();
-    sim.pool("nest");
-    sim.encrypted_root("nest/a", PASS);
-    let luks = Luks::new(&sim);
+    let (sim, luks) = luks_kit::nest(PASS);
     luks.device("/dev/vdb", &[PASS], b"");
     luks.device("/dev/vdc", &[PASS], b"");
     luks.pool("nest", &["crypt0", "crypt1"]);
@@ -53,6 +50,16 @@ fn prompting(sim: &Sim, luks: &Luks, config: &str, pty: &Pty) -> ChildGuard {
     .stderr(Stdio::piped())
     .process_group(0)
     .spawn_guarded()
+}
+
+/// The prompting gate: once the pty shows `prompt`, the right passphrase
+/// is typed; returns keygate's output.
+fn typed(sim: &Sim, luks: &Luks, config: &str, prompt: &str) -> Output {
+    let pty = Pty::new();
+    let child = prompting(sim, luks, config, &pty);
+    pty.expect(prompt);
+    pty.type_bytes(b"hunter2hunter2\r");
+    finish(child, TIMEOUT)
 }
 
 #[test]
@@ -108,11 +115,7 @@ fn one_typed_passphrase_opens_both_devices_imports_and_loads_the_key() {
 fn without_pool_names_the_scan_finds_the_pool() {
     let (sim, luks) = mirror();
     let config = SHARED.replace("luks_pools = [\"nest\"]\n", "");
-    let pty = Pty::new();
-    let child = prompting(&sim, &luks, &config, &pty);
-    pty.expect("Enter passphrase for ");
-    pty.type_bytes(b"hunter2hunter2\r");
-    let out = finish(child, TIMEOUT);
+    let out = typed(&sim, &luks, &config, "Enter passphrase for ");
     assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
     assert_eq!(luks.imported(), ["nest"]);
     assert!(luks.calls().contains(&"zpool import".to_string()));
@@ -142,10 +145,7 @@ const KEYFILE_LAYOUT: &str = "luks_pools = [\"nest\"]\n\
     [[luks]]\nname = \"crypt1\"\ndevice = \"/dev/vdc\"\nkey = \"/dev/mapper/keyfile\"\n";
 
 fn keyfile_layout() -> (Sim, Luks) {
-    let sim = Sim::new();
-    sim.pool("nest");
-    sim.encrypted_root("nest/a", PASS);
-    let luks = Luks::new(&sim);
+    let (sim, luks) = luks_kit::nest(PASS);
     luks.device("/dev/md1", &[PASS], KEYFILE);
     luks.device("/dev/vdb", &[KEYFILE], b"");
     luks.device("/dev/vdc", &[KEYFILE], b"");
@@ -156,13 +156,14 @@ fn keyfile_layout() -> (Sim, Luks) {
 #[test]
 fn a_key_device_opens_the_others_and_is_closed_after() {
     let (sim, luks) = keyfile_layout();
-    let pty = Pty::new();
-    let child = prompting(&sim, &luks, KEYFILE_LAYOUT, &pty);
     // Only the key device takes the passphrase (the simulated pool shows
     // its root before the import).
-    pty.expect("Enter passphrase for luks:keyfile, nest (1 LUKS device and 1 encryption root): ");
-    pty.type_bytes(b"hunter2hunter2\r");
-    let out = finish(child, TIMEOUT);
+    let out = typed(
+        &sim,
+        &luks,
+        KEYFILE_LAYOUT,
+        "Enter passphrase for luks:keyfile, nest (1 LUKS device and 1 encryption root): ",
+    );
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
     assert_eq!(
@@ -189,11 +190,7 @@ fn a_key_device_opens_the_others_and_is_closed_after() {
 fn a_key_device_that_does_not_close_is_reported_and_the_boot_goes_on() {
     let (sim, luks) = keyfile_layout();
     luks.config_line("busy keyfile");
-    let pty = Pty::new();
-    let child = prompting(&sim, &luks, KEYFILE_LAYOUT, &pty);
-    pty.expect("Enter passphrase for ");
-    pty.type_bytes(b"hunter2hunter2\r");
-    let out = finish(child, TIMEOUT);
+    let out = typed(&sim, &luks, KEYFILE_LAYOUT, "Enter passphrase for ");
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
     assert!(
@@ -212,11 +209,7 @@ fn close_after_boot_false_keeps_the_key_device_open() {
         "device = \"/dev/md1\"\n",
         "device = \"/dev/md1\"\nclose_after_boot = false\n",
     );
-    let pty = Pty::new();
-    let child = prompting(&sim, &luks, &config, &pty);
-    pty.expect("Enter passphrase for ");
-    pty.type_bytes(b"hunter2hunter2\r");
-    let out = finish(child, TIMEOUT);
+    let out = typed(&sim, &luks, &config, "Enter passphrase for ");
     assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
     assert_eq!(luks.active(), ["crypt0", "crypt1", "keyfile"]);
 }
@@ -389,11 +382,7 @@ fn a_hanging_cryptsetup_is_killed_at_the_bound() {
 fn a_pool_that_does_not_import_ends_the_gate() {
     let (sim, luks) = mirror();
     let config = SHARED.replace("luks_pools = [\"nest\"]", "luks_pools = [\"tank\"]");
-    let pty = Pty::new();
-    let child = prompting(&sim, &luks, &config, &pty);
-    pty.expect("Enter passphrase for ");
-    pty.type_bytes(b"hunter2hunter2\r");
-    let out = finish(child, TIMEOUT);
+    let out = typed(&sim, &luks, &config, "Enter passphrase for ");
     assert_eq!(out.status.code(), Some(1), "{}", common::show(&out));
     assert!(
         stderr_of(&out).contains("keygate: error: cannot import pool tank: 'zpool-sim import -N tank' failed: cannot import 'tank': no such pool available\n")

@@ -9,9 +9,10 @@ mod kit;
 
 use std::fs;
 use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Sim, SpawnGuarded, TIMEOUT, run_with_timeout};
+use common::{ChildGuard, Sim, SpawnGuarded, TIMEOUT, run_with_timeout};
 use keyring_kit::{TestKey, private_session};
 use kit::{Pty, finish, keygate, stderr_of};
 
@@ -29,10 +30,18 @@ fn nest() -> Sim {
     sim
 }
 
+/// `keygate ARGS` reading and sharing the cache under `key`'s name.
+fn keygate_with(sim: &Sim, key: &TestKey, args: &[&str]) -> Command {
+    let mut cmd = keygate(sim, args);
+    key.apply(&mut cmd);
+    cmd
+}
+
 /// A gate that only waits: it exits 0 only if the cache opened everything.
-fn waiting_gate(sim: &Sim, key: &TestKey) -> std::process::Command {
-    let mut cmd = keygate(
+fn waiting_gate(sim: &Sim, key: &TestKey) -> Command {
+    keygate_with(
         sim,
+        key,
         &[
             "gate",
             "--mode",
@@ -42,9 +51,18 @@ fn waiting_gate(sim: &Sim, key: &TestKey) -> std::process::Command {
             "--poll-interval",
             "1h",
         ],
-    );
-    key.apply(&mut cmd);
-    cmd
+    )
+}
+
+/// A gate prompting on `pty` (with `extra` arguments), started.
+fn prompting(sim: &Sim, key: &TestKey, pty: &Pty, extra: &[&str]) -> ChildGuard {
+    let mut args = vec!["gate", "--mode", "prompt", "--console", &pty.path];
+    args.extend_from_slice(extra);
+    keygate_with(sim, key, &args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn_guarded()
 }
 
 #[test]
@@ -53,9 +71,14 @@ fn a_wrong_then_the_right_cached_passphrase_opens_with_nobody_typing() {
     let key = TestKey::new();
     key.add(b"not-this-one\0hunter2hunter2", Duration::from_secs(150));
     let pty = Pty::new();
-    let mut cmd = keygate(&sim, &["gate", "--mode", "prompt", "--console", &pty.path]);
-    key.apply(&mut cmd);
-    let out = run_with_timeout(cmd, TIMEOUT);
+    let out = run_with_timeout(
+        keygate_with(
+            &sim,
+            &key,
+            &["gate", "--mode", "prompt", "--console", &pty.path],
+        ),
+        TIMEOUT,
+    );
     let err = stderr_of(&out);
     assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
     assert_eq!(sim.keystatus("nest/a"), "available");
@@ -130,13 +153,7 @@ fn a_cache_of_wrong_passphrases_leaves_the_prompt() {
     let key = TestKey::new();
     key.add(b"wrong-one-1\0wrong-one-2", Duration::from_secs(150));
     let pty = Pty::new();
-    let mut cmd = keygate(&sim, &["gate", "--mode", "prompt", "--console", &pty.path]);
-    key.apply(&mut cmd);
-    let child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .process_group(0)
-        .spawn_guarded();
+    let child = prompting(&sim, &key, &pty, &[]);
     pty.expect("Enter passphrase for nest/a: ");
     pty.type_bytes(b"hunter2hunter2\r");
     let out = finish(child, TIMEOUT);
@@ -152,15 +169,7 @@ fn typed_at_console(
     typed: &[u8],
 ) -> std::process::Output {
     let pty = Pty::new();
-    let mut args = vec!["gate", "--mode", "prompt", "--console", &pty.path];
-    args.extend_from_slice(extra);
-    let mut cmd = keygate(sim, &args);
-    key.apply(&mut cmd);
-    let child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .process_group(0)
-        .spawn_guarded();
+    let child = prompting(sim, key, &pty, extra);
     pty.expect("Enter passphrase for nest/a: ");
     pty.type_bytes(typed);
     pty.type_bytes(b"\r");
@@ -247,22 +256,19 @@ fn never_shares_and_a_cached_passphrase_is_not_added_twice() {
     sim.unload("nest/a");
     key.add(b"one-other\0hunter2hunter2", Duration::from_secs(150));
     let out = run_with_timeout(
-        {
-            let mut cmd = keygate(
-                &sim,
-                &[
-                    "gate",
-                    "--mode",
-                    "wait",
-                    "--timeout",
-                    "2s",
-                    "--share-passphrase",
-                    "always",
-                ],
-            );
-            key.apply(&mut cmd);
-            cmd
-        },
+        keygate_with(
+            &sim,
+            &key,
+            &[
+                "gate",
+                "--mode",
+                "wait",
+                "--timeout",
+                "2s",
+                "--share-passphrase",
+                "always",
+            ],
+        ),
         TIMEOUT,
     );
     assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
@@ -275,25 +281,12 @@ fn a_wrong_typed_passphrase_is_never_shared() {
     cryptsetup_asking(&sim);
     let key = TestKey::new();
     let pty = Pty::new();
-    let mut cmd = keygate(
+    let child = prompting(
         &sim,
-        &[
-            "gate",
-            "--mode",
-            "prompt",
-            "--console",
-            &pty.path,
-            "--share-passphrase",
-            "always",
-            "--no-ask-password",
-        ],
+        &key,
+        &pty,
+        &["--share-passphrase", "always", "--no-ask-password"],
     );
-    key.apply(&mut cmd);
-    let child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .process_group(0)
-        .spawn_guarded();
     pty.expect("Enter passphrase for nest/a: ");
     pty.type_bytes(b"wrong-passphrase\r");
     pty.expect("wrong passphrase for nest/a");

@@ -14,76 +14,12 @@ use std::path::Path;
 use std::process::Command;
 
 use common::Sim;
+use common::record::{Record, difference, parse as parse_probe};
 
 const PROBE: &[u8] = include_bytes!("fixtures/zfs-reference/real-zfs-2.3.2-probe.txt");
 
 /// Commands not replayed, with the reason. Keep this short.
 const SKIPPED: &[(&str, &str, &str)] = &[];
-
-struct Record {
-    boot: usize,
-    number: String,
-    command: String,
-    rc: i32,
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-}
-
-fn parse_probe(data: &[u8]) -> Vec<Record> {
-    let mut records = Vec::new();
-    let mut boot = 0;
-    let mut pos = 0;
-    let line_at = |pos: usize| -> (&[u8], usize) {
-        let end = data[pos..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(data.len(), |i| pos + i);
-        (&data[pos..end], (end + 1).min(data.len()))
-    };
-    while pos < data.len() {
-        let (line, next) = line_at(pos);
-        pos = next;
-        if line.starts_with(b"######## BOOT ") {
-            boot += 1;
-            continue;
-        }
-        let Some(head) = line.strip_prefix(b"### ") else {
-            continue;
-        };
-        let head = String::from_utf8(head.to_vec()).expect("record header is UTF-8");
-        let (number, command) = head.split_once(" $ ").expect("### NN $ CMD");
-        let (rc_line, next) = line_at(pos);
-        pos = next;
-        let rc: i32 = std::str::from_utf8(rc_line)
-            .ok()
-            .and_then(|l| l.strip_prefix("--- rc="))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("record {number}: no rc line"));
-        let mut block = |name: &str| -> Vec<u8> {
-            let (l, next) = line_at(pos);
-            let l = std::str::from_utf8(l).expect("block header is UTF-8");
-            let n: usize = l
-                .strip_prefix(&format!("--- {name} ("))
-                .and_then(|r| r.strip_suffix(" bytes):"))
-                .and_then(|n| n.parse().ok())
-                .unwrap_or_else(|| panic!("record {number}: bad {name} header '{l}'"));
-            let body = data[next..next + n].to_vec();
-            pos = next + n;
-            body
-        };
-        let stdout = block("stdout");
-        let stderr = block("stderr");
-        records.push(Record {
-            boot,
-            number: number.to_owned(),
-            command: command.to_owned(),
-            rc,
-            stdout,
-            stderr,
-        });
-    }
-    records
-}
 
 /// The setup of the record's header, on a fresh simulated host.
 fn setup(sim: &Sim, keydir: &Path) {
@@ -160,10 +96,6 @@ fn expected(bytes: &[u8], keydir: &str) -> Vec<u8> {
     }
 }
 
-fn show(b: &[u8]) -> String {
-    format!("{:?}", String::from_utf8_lossy(b))
-}
-
 #[test]
 fn relayout_widens_only_growing_columns() {
     let t = "NAME  LOC     X\nab    /root/  1\n";
@@ -199,36 +131,10 @@ fn replay(records: &[&Record], setup: impl Fn(&Sim, &Path)) -> (usize, Vec<Strin
             .env("KEYDIR", &keydir)
             .current_dir(&keydir);
         let out = common::run_with_timeout(cmd, common::TIMEOUT);
-        let rc = out.status.code().unwrap_or(-1);
         let want_out = expected(&r.stdout, &keydir_s);
         let want_err = expected(&r.stderr, &keydir_s);
-        let mut diffs = Vec::new();
-        if rc != r.rc {
-            diffs.push(format!("  rc: real {} sim {rc}", r.rc));
-        }
-        if out.stdout != want_out {
-            diffs.push(format!(
-                "  stdout:\n    real {}\n    sim  {}",
-                show(&want_out),
-                show(&out.stdout)
-            ));
-        }
-        if out.stderr != want_err {
-            diffs.push(format!(
-                "  stderr:\n    real {}\n    sim  {}",
-                show(&want_err),
-                show(&out.stderr)
-            ));
-        }
-        if !diffs.is_empty() {
-            failures.push(format!(
-                "boot {} #{} $ {}\n{}",
-                r.boot,
-                r.number,
-                r.command,
-                diffs.join("\n")
-            ));
-        }
+        let label = format!("boot {} #{} $ {}", r.boot, r.number, r.command);
+        failures.extend(difference(&label, r, &out, &want_out, &want_err));
     }
     (records.len(), failures)
 }

@@ -19,6 +19,7 @@ pub use zfs_sim::{escape, state};
 
 mod child;
 mod compare;
+pub mod record;
 pub mod unprivileged;
 #[allow(unused_imports)]
 pub use child::*;

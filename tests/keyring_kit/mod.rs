@@ -107,25 +107,23 @@ impl TestKey {
     /// Seconds left before the key expires (None: no key, or no timeout),
     /// from `/proc/keys`.
     pub fn seconds_left(&self) -> Option<u64> {
-        let serial = self.possess()?;
-        let keys = std::fs::read_to_string("/proc/keys").ok()?;
-        let line = keys.lines().find(|l| {
-            u32::from_str_radix(l.split_whitespace().next().unwrap_or(""), 16).ok()
-                == Some(serial as u32)
-        })?;
-        let timeout = line.split_whitespace().nth(3)?;
-        parse_timeout(timeout)
+        parse_timeout(&self.proc_keys_field(3)?)
     }
 
     /// The key's permission mask, from `/proc/keys`.
     pub fn perm(&self) -> Option<String> {
+        self.proc_keys_field(4)
+    }
+
+    /// Field `n` (from 0) of the key's line in `/proc/keys`.
+    fn proc_keys_field(&self, n: usize) -> Option<String> {
         let serial = self.possess()?;
         let keys = std::fs::read_to_string("/proc/keys").ok()?;
         let line = keys.lines().find(|l| {
             u32::from_str_radix(l.split_whitespace().next().unwrap_or(""), 16).ok()
                 == Some(serial as u32)
         })?;
-        line.split_whitespace().nth(4).map(str::to_string)
+        line.split_whitespace().nth(n).map(str::to_string)
     }
 }
 

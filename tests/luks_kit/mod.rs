@@ -36,6 +36,16 @@ fn sim_bin(name: &str) -> PathBuf {
     bin
 }
 
+/// Pool `nest` with the encryption root `nest/a` under `pass`, and the
+/// LUKS simulators beside it, with no device yet.
+pub fn nest(pass: &[u8]) -> (Sim, Luks) {
+    let sim = Sim::new();
+    sim.pool("nest");
+    sim.encrypted_root("nest/a", pass);
+    let luks = Luks::new(&sim);
+    (sim, luks)
+}
+
 impl Luks {
     pub fn new(sim: &Sim) -> Luks {
         let dir = sim.root().join("luks-sim");
