@@ -46,6 +46,9 @@ impl Reporter {
             stderr_line(l);
         }
         for path in &self.consoles {
+            if is_stderr(path) {
+                continue;
+            }
             if let Err(e) = write_console(path, &lines) {
                 self.warn(&format!("cannot write to console {}: {e}", path.display()));
             }
@@ -83,6 +86,21 @@ pub fn stderr_line(text: &str) {
     line.push_str(text);
     line.push('\n');
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
+/// Whether `path` is the terminal stderr writes to already (a gate started
+/// from that console): writing there too would show every line twice.
+fn is_stderr(path: &PathBuf) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let Ok(console) = std::fs::metadata(path) else {
+        return false;
+    };
+    let Ok(stderr) = nix::sys::stat::fstat(std::io::stderr()) else {
+        return false;
+    };
+    console.file_type().is_char_device()
+        && stderr.st_mode & libc::S_IFMT == libc::S_IFCHR
+        && console.rdev() == stderr.st_rdev
 }
 
 /// Write to a console without ever blocking the gate: opened non-blocking,

@@ -380,3 +380,77 @@ fn no_passphrase_left_in_memory_while_waiting_for_the_next() {
     signal(&child, Signal::SIGTERM);
     let _ = finish(child, TIMEOUT);
 }
+
+/// How many roots keygate tries a typed passphrase on first: one per CPU
+/// this process may use, at least two (as the gate computes it).
+fn wave_width() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .max(2)
+}
+
+#[test]
+fn a_wrong_passphrase_is_answered_after_one_wave_and_the_rest_tried_behind() {
+    // nest/a1.. (one per CPU) share PASS; nest/z takes another passphrase.
+    // Typing nest/z's: the first wave rejects it and the person is asked
+    // again at once; nest/z, tried behind the new prompt, opens; then PASS
+    // opens the rest.
+    let width = wave_width();
+    let sim = Sim::new();
+    sim.pool("nest");
+    let wave: Vec<String> = (1..=width).map(|i| format!("nest/a{i}")).collect();
+    for name in &wave {
+        sim.encrypted_root(name, PASS);
+    }
+    sim.encrypted_root("nest/z", b"the-other-one");
+    sim.load_key_cost(Duration::from_millis(1500));
+    let tty = Pty::new();
+    let child = spawn_prompt(&sim, &[&tty], &[]);
+    let first = format!(
+        "Enter passphrase for nest ({} encryption roots): ",
+        width + 1
+    );
+    tty.expect(&first);
+    tty.type_bytes(b"the-other-one\r");
+    let rejected = format!("keygate: wrong passphrase for {}.", wave.join(", "));
+    tty.expect_n(&rejected, 1, Duration::from_secs(60));
+    tty.expect_n(&first, 2, Duration::from_secs(20));
+    let still = format!("keygate: nest/z unlocked from {}; still locked:", tty.path);
+    tty.expect_n(&still, 1, Duration::from_secs(60));
+    let shown = tty.output();
+    let asked_again = shown.match_indices(&first).nth(1).map(|(i, _)| i);
+    let opened_at = shown.find(&still);
+    assert!(
+        asked_again < opened_at,
+        "asked again only after nest/z was tried:\n{shown}"
+    );
+    assert_eq!(sim.keystatus("nest/z"), "available");
+    tty.type_bytes(b"hunter2hunter2\r");
+    let out = finish(child, TIMEOUT);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    for name in &wave {
+        assert_eq!(sim.keystatus(name), "available", "{name}");
+    }
+    let err = stderr_of(&out);
+    assert!(
+        err.contains(&format!(
+            "unlocked nest/z with the passphrase from {}",
+            tty.path
+        )),
+        "{err}"
+    );
+    // nest/z was tried once (behind the prompt), each of the others twice.
+    let loads: Vec<String> = sim
+        .calls()
+        .into_iter()
+        .filter(|c| c[0] == "load-key")
+        .map(|c| c[3].clone())
+        .collect();
+    assert_eq!(
+        loads.iter().filter(|r| *r == "nest/z").count(),
+        1,
+        "{loads:?}"
+    );
+    assert_eq!(loads.len(), 2 * width + 1, "{loads:?}");
+}

@@ -374,3 +374,54 @@ fn a_failing_poll_is_reported_once_and_waited_out() {
     let warnings = stderr_of(&out).matches("still waiting").count();
     assert_eq!(warnings, 1, "{}", stderr_of(&out));
 }
+
+#[test]
+fn hint_on_the_console_stderr_is_written_once() {
+    // A gate started from a console (stderr is that terminal) and told to
+    // write hints there too shows each line once, not twice.
+    let sim = Sim::locked_root(PASS);
+    let tty = kit::Pty::new();
+    let stderr = fs::OpenOptions::new().write(true).open(&tty.path).unwrap();
+    let mut cmd = keygate(&sim, &["gate", "--mode", "hint", "--console", &tty.path]);
+    cmd.stdout(std::process::Stdio::null()).stderr(stderr);
+    let out = common::SpawnGuarded::spawn_guarded(&mut cmd).finish(TIMEOUT);
+    assert_eq!(out.status.code(), Some(1));
+    tty.expect("Run 'zfs load-key -r nest/a'");
+    let shown = tty.output();
+    assert_eq!(
+        shown.matches("Run 'zfs load-key -r nest/a'").count(),
+        1,
+        "{shown}"
+    );
+}
+
+#[test]
+fn hint_under_openrc_goes_to_stderr_not_again_to_dev_console() {
+    // OpenRC gives a service the console as stderr at boot: keygate does not
+    // write its hint to /dev/console a second time unless --console says so.
+    let sim = Sim::locked_root(PASS);
+    let dev = kit::host_root(&sim).join("dev");
+    fs::create_dir_all(&dev).unwrap();
+    let console = dev.join("console");
+    for (manager, copies) in [("openrc", 0), ("systemd", 1)] {
+        fs::write(&console, "").unwrap();
+        let out = run_with_timeout(
+            keygate(
+                &sim,
+                &["--service-manager", manager, "gate", "--mode", "hint"],
+            ),
+            TIMEOUT,
+        );
+        assert_eq!(out.status.code(), Some(1), "{manager}");
+        assert!(
+            stderr_of(&out).contains("Run 'zfs load-key -r nest/a"),
+            "{manager}"
+        );
+        let written = fs::read_to_string(&console).unwrap();
+        assert_eq!(
+            written.matches("Run 'zfs load-key").count(),
+            copies,
+            "{manager}: {written}"
+        );
+    }
+}

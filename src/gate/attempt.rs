@@ -1,4 +1,10 @@
-//! Trying keys: one `zfs load-key` per root, all roots at once.
+//! Trying keys: one `zfs load-key` per root, several roots at once.
+//!
+//! A typed passphrase goes to a first wave of roots, one per CPU: each try
+//! is a key derivation bound by the CPU, so more at once would only slow
+//! each. If every root of the wave rejects it, the person is answered at
+//! once, one derivation's time after the Enter, and the other roots are
+//! tried behind the next prompt ([`FirstWave::rest`]).
 
 use std::thread;
 
@@ -20,12 +26,59 @@ pub struct Attempt {
 }
 
 impl Attempt {
+    /// Add what a later attempt of the same passphrase achieved.
+    pub fn extend(&mut self, more: Attempt) {
+        self.opened.extend(more.opened);
+        self.rejected.extend(more.rejected);
+        self.failed.extend(more.failed);
+    }
+
     fn record(&mut self, root: &str, outcome: Result<LoadOutcome, String>) {
         match outcome {
             Ok(LoadOutcome::Loaded | LoadOutcome::AlreadyLoaded) => self.opened.push(root.into()),
             Ok(LoadOutcome::Incorrect) => self.rejected.push(root.into()),
             Ok(LoadOutcome::Failed(why)) | Err(why) => self.failed.push((root.into(), why)),
         }
+    }
+}
+
+/// What the first wave of a passphrase achieved, and the roots it still has
+/// to be tried on (only when every root of the wave rejected it).
+#[derive(Debug, Default)]
+pub struct FirstWave {
+    pub attempt: Attempt,
+    pub rest: Vec<String>,
+}
+
+/// How many roots a typed passphrase is tried on first: one per CPU this
+/// process may use, and at least two.
+pub fn wave_width() -> usize {
+    thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .max(2)
+}
+
+/// Try `passphrase` on the first `width` roots; on the others too, at
+/// once, unless every root of that wave rejected it or failed.
+pub fn passphrase_first(
+    zfs: &Zfs,
+    roots: &[String],
+    passphrase: &Secret,
+    width: usize,
+) -> FirstWave {
+    let (first, rest) = roots.split_at(width.max(1).min(roots.len()));
+    let mut attempt = self::passphrase(zfs, first, passphrase);
+    if rest.is_empty() || attempt.opened.is_empty() {
+        return FirstWave {
+            attempt,
+            rest: rest.to_vec(),
+        };
+    }
+    attempt.extend(self::passphrase(zfs, rest, passphrase));
+    FirstWave {
+        attempt,
+        rest: Vec::new(),
     }
 }
 

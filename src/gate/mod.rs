@@ -141,6 +141,8 @@ pub fn run(
         loaded_before,
         watched: plan.locked_names(),
         luks,
+        events_tx: events_tx.clone(),
+        behind: Vec::new(),
     };
     // A keystore unlocked before the gate opens now, without any prompt.
     session.open_keystores(&mut plan);
@@ -310,11 +312,17 @@ fn mode_name(mode: Mode) -> &'static str {
     }
 }
 
-/// Where hints are written: `--console` paths, else under SMF `/dev/msglog`
-/// when it exists (as smf_console does), else `/dev/console`.
+/// Where hints are written besides stderr: `--console` paths, else under
+/// SMF `/dev/msglog` when it exists (as smf_console does), else
+/// `/dev/console`. Under OpenRC nothing more by default: at boot a service's
+/// stderr is the console already (directly, or through `rc_logger`), and a
+/// second copy would print every hint twice.
 fn hint_consoles(ctx: &Context, args: &GateSettings) -> Vec<PathBuf> {
     if !args.consoles.is_empty() {
         return args.consoles.clone();
+    }
+    if ctx.manager.is_openrc() {
+        return Vec::new();
     }
     let msglog = ctx.host.path("/dev/msglog");
     if ctx.manager.is_smf() && msglog.exists() {

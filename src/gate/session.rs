@@ -51,6 +51,10 @@ pub struct Session<'a> {
     pub watched: Vec<String>,
     /// The configured LUKS devices (`[[luks]]`) and the pools on them.
     pub luks: crate::luks::Stage,
+    /// The gate's own channel, for passphrases tried behind the next prompt.
+    pub events_tx: Sender<Event>,
+    /// Those tries while they run.
+    pub behind: Vec<std::thread::JoinHandle<()>>,
 }
 
 /// How the session ended.
@@ -140,6 +144,16 @@ impl Session<'_> {
             }
             Event::SourceEnded { source, reason } => {
                 self.source_ended(plan, &source, &reason);
+                Step::Wait
+            }
+            Event::Tried {
+                source,
+                secret,
+                attempt,
+            } => {
+                if self.tried_behind(plan, &source, secret, attempt) {
+                    return Step::End(self.ready(plan, Some(&source)));
+                }
                 Step::Wait
             }
         }
@@ -290,12 +304,39 @@ impl Session<'_> {
         } else {
             self.zfs_roots(plan)
         };
-        let mut result = attempt::passphrase(&self.ctx.zfs, &candidates, &secret);
+        let wave =
+            attempt::passphrase_first(&self.ctx.zfs, &candidates, &secret, attempt::wave_width());
+        let mut result = wave.attempt;
         result.opened.splice(0..0, luks.opened);
         result.rejected.splice(0..0, luks.rejected);
         result.failed.splice(0..0, luks.failed);
         self.share_back(source, &secret, !result.opened.is_empty());
-        drop(secret);
+        if wave.rest.is_empty() {
+            drop(secret);
+        } else {
+            self.try_behind(source, secret, wave.rest);
+        }
+        let before = plan.clone();
+        self.take_in(plan, source, &result);
+        let done = self.all_done(plan);
+        // Status first: whoever gets the reply may ask `keygate status` at
+        // once, and must not be told what was locked before.
+        if !done && before.locked_names() != plan.locked_names() {
+            self.locked_set_changed(&before, plan, Some(source));
+        }
+        let _ = reply.send(Reply {
+            opened: result.opened.clone(),
+            rejected: result.rejected,
+            failed: result.failed,
+            remaining: self.typed_roots(plan),
+        });
+        done
+    }
+
+    /// Report what one try of a passphrase did, and re-read the plan: one
+    /// read confirms what zfs said and notices anything loaded meanwhile by
+    /// someone else.
+    fn take_in(&mut self, plan: &mut Plan, source: &SourceId, result: &attempt::Attempt) {
         for (root, why) in &result.failed {
             self.reporter.warn(&format!("{root}: {why}"));
         }
@@ -311,9 +352,6 @@ impl Session<'_> {
                 result.rejected.join(", ")
             ));
         }
-        // One read confirms what zfs said and notices anything loaded
-        // meanwhile by someone else.
-        let before = plan.clone();
         if let Ok(now_plan) = self.read() {
             *plan = now_plan;
             if !result.opened.is_empty() {
@@ -326,18 +364,42 @@ impl Session<'_> {
                 }
             }
         }
+    }
+
+    /// Try `secret` on `roots` on a thread of its own; the result comes
+    /// back as [`Event::Tried`] while the source already asks again.
+    fn try_behind(&mut self, source: &SourceId, secret: Secret, roots: Vec<String>) {
+        let zfs = self.ctx.zfs.clone();
+        let tx = self.events_tx.clone();
+        let source = source.clone();
+        self.behind.retain(|h| !h.is_finished());
+        self.behind.push(std::thread::spawn(move || {
+            let attempt = attempt::passphrase(&zfs, &roots, &secret);
+            let _ = tx.send(Event::Tried {
+                source,
+                secret,
+                attempt,
+            });
+        }));
+    }
+
+    /// A passphrase tried behind the prompt came back; returns whether
+    /// every root is now available.
+    fn tried_behind(
+        &mut self,
+        plan: &mut Plan,
+        source: &SourceId,
+        secret: Secret,
+        attempt: attempt::Attempt,
+    ) -> bool {
+        self.share_back(source, &secret, !attempt.opened.is_empty());
+        drop(secret);
+        let before = plan.clone();
+        self.take_in(plan, source, &attempt);
         let done = self.all_done(plan);
-        // Status first: whoever gets the reply may ask `keygate status` at
-        // once, and must not be told what was locked before.
         if !done && before.locked_names() != plan.locked_names() {
             self.locked_set_changed(&before, plan, Some(source));
         }
-        let _ = reply.send(Reply {
-            opened: result.opened.clone(),
-            rejected: result.rejected,
-            failed: result.failed,
-            remaining: self.typed_roots(plan),
-        });
         done
     }
 
@@ -451,6 +513,16 @@ impl Session<'_> {
         }
         if let Some(board) = self.board.take() {
             board.finish("keygate: no longer prompting.");
+        }
+        // A passphrase still being tried behind a prompt ends with its zfs
+        // calls (each within their time limit), so none outlives the gate.
+        for h in self.behind.drain(..) {
+            let _ = h.join();
+        }
+        while let Ok(event) = self.events.try_recv() {
+            if let Event::Passphrase { reply, .. } = event {
+                let _ = reply.send(Reply::default());
+            }
         }
         let deadline = Instant::now() + CONSOLE_WIND_DOWN;
         for c in self.sources.drain(..) {

@@ -99,6 +99,10 @@ impl Manager {
         matches!(self, Manager::Smf { .. })
     }
 
+    pub fn is_openrc(&self) -> bool {
+        matches!(self, Manager::OpenRc { .. })
+    }
+
     /// Every key is available: tell the manager the gate is open.
     pub fn ready(&self, status: &str) {
         if let Manager::Systemd = self {

@@ -32,6 +32,14 @@ pub enum Event {
     },
     /// A source stopped (hung up, Ctrl-D, out of tries).
     SourceEnded { source: SourceId, reason: String },
+    /// The gate's own later try of a passphrase from `source` on the roots
+    /// its first wave did not reach; `secret` comes back to be shared or
+    /// wiped.
+    Tried {
+        source: SourceId,
+        secret: Secret,
+        attempt: crate::gate::Attempt,
+    },
 }
 
 /// The gate's answer to one passphrase.

@@ -19,10 +19,11 @@ scenario_setup() {
 
 
 def hinted_command(line: str) -> str:
-    """The shell command in a hint line: from `zfs load-key` to the end,
-    without the quotes around it."""
-    cmd = line[line.index("zfs load-key"):].strip()
-    return re.sub(r"[`'\"]*\.?$", "", cmd).strip()
+    """The shell command in a hint line: what is quoted after `Run`."""
+    m = re.search(r"Run '(zfs load-key[^']*)'", line)
+    if m is None:
+        raise AssertionError(f"no quoted command in the hint line {line!r}")
+    return m.group(1)
 
 
 def run(t):
@@ -35,6 +36,11 @@ def run(t):
     t.check(hint.startswith("* WARNING: keygate: Run '"), f"the hint is an OpenRC warning line ({hint!r})")
     t.wait_openrc_default()
     text = console.text()
+    # OpenRC tries keygate again for each service that needs it in a later
+    # runlevel: one hint per start, never two copies of one.
+    starts = text.count("/etc/init.d/keygate start")
+    hints = text.count("keygate: Run 'zfs load-key")
+    t.check(starts >= 1 and hints == starts, f"one hint per start of keygate ({hints} hints, {starts} starts)")
     for svc in ("mountall.sh", "zfs-mount"):
         t.check(f"cannot start {svc} as keygate would not start" in text,
                 f"OpenRC said it cannot start {svc} as keygate would not start")
