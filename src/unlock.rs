@@ -120,12 +120,18 @@ fn unlock_here(ctx: &Context, targets: &[String]) -> i32 {
         }
         let result = attempt::passphrase(&ctx.zfs, &typed, &secret);
         drop(secret);
+        // zfs said every locked root is loaded: no need to read it back.
+        let opened_all = plan.locked().all(|r| result.opened.contains(&r.name));
         print_reply(&Reply {
             opened: result.opened,
             rejected: result.rejected,
             failed: result.failed,
             remaining: Vec::new(),
         });
+        if opened_all {
+            crate::outln!("Every key is loaded.");
+            return 0;
+        }
     }
     match read_plan(&ctx.zfs, targets) {
         Ok(p) if p.all_available() => {

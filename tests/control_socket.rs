@@ -147,6 +147,22 @@ fn unlock_without_a_gate_loads_the_keys_itself() {
 }
 
 #[test]
+fn unlock_without_a_gate_trusts_zfs_when_every_key_loaded() {
+    // zfs said each key is loaded: the state is read once, before asking.
+    let sim = Sim::two_locked_roots(PASS);
+    let tty = Pty::new();
+    let unlock = on_terminal(keygate(&sim, &["unlock", "nest"]), &tty).spawn_guarded();
+    tty.expect("Enter passphrase for nest/a, nest/b: ");
+    tty.type_bytes(b"hunter2hunter2\n");
+    let out = finish(unlock, TIMEOUT);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    let screen = tty.output();
+    assert!(screen.contains("Every key is loaded."), "{screen}");
+    assert_eq!(sim.keystatus("nest/b"), "available");
+    assert_eq!(sim.count_calls("get"), 1, "{:?}", sim.calls());
+}
+
+#[test]
 fn socket_unlock_while_a_console_prompts() {
     let sim = Sim::two_locked_roots(PASS);
     let tty = Pty::new();
