@@ -6,14 +6,16 @@
 use std::io::{self, Read};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+use zeroize::Zeroize;
 
+use crate::secret::Secret;
 use crate::text::printable;
 
 /// Environment variables a child must not inherit from a gate running
@@ -104,6 +106,45 @@ impl Runner {
     /// feeder is given). Returns whatever the call printed and its status;
     /// a non-zero exit is not an error here, callers decide what it means.
     pub fn run(&self, args: &[&str], feed: Option<Feeder<'_>>) -> Result<CallOutput, RunError> {
+        let (status, stdout, stderr) =
+            self.call(args, feed, None, |s| spawn_reader(s, 64 << 20))?;
+        Ok(CallOutput {
+            status,
+            stdout,
+            stderr,
+        })
+    }
+
+    /// Like [`Runner::run`] for a program that prints a secret (a key
+    /// provider): its stdout goes straight from the pipe into a [`Secret`]
+    /// of `limit` bytes at most (the rest is drained and only counted), and
+    /// `group` lets another thread kill the call's process group while it
+    /// runs.
+    pub fn run_secret(
+        &self,
+        args: &[&str],
+        feed: Option<Feeder<'_>>,
+        limit: usize,
+        group: &Group,
+    ) -> Result<SecretOutput, RunError> {
+        let (status, (stdout, total), stderr) = self.call(args, feed, Some(group), move |s| {
+            spawn_secret_reader(s, limit)
+        })?;
+        Ok(SecretOutput {
+            status,
+            stdout,
+            total,
+            stderr,
+        })
+    }
+
+    fn call<T: Send + Default + 'static>(
+        &self,
+        args: &[&str],
+        feed: Option<Feeder<'_>>,
+        group: Option<&Group>,
+        read_stdout: impl FnOnce(ChildStdout) -> thread::JoinHandle<T>,
+    ) -> Result<(ExitStatus, T, String), RunError> {
         let call = self.describe(args);
         let mut cmd = Command::new(&self.program);
         cmd.args(args)
@@ -133,8 +174,9 @@ impl Runner {
                 }
             }
         })?;
+        let _registered = group.map(|g| g.register(&child));
 
-        let stdout = child.stdout.take().map(|s| spawn_reader(s, 64 << 20));
+        let stdout = child.stdout.take().map(read_stdout);
         let stderr = child.stderr.take().map(|s| spawn_reader(s, 1 << 20));
         if let (Some(feed), Some(mut stdin)) = (feed, child.stdin.take()) {
             // A child that exits without reading gives EPIPE: not our error,
@@ -178,11 +220,71 @@ impl Runner {
         kill_group(&child);
         let stdout = stdout.map(join_reader).unwrap_or_default();
         let stderr = stderr.map(join_reader).unwrap_or_default();
-        Ok(CallOutput {
+        Ok((
             status,
             stdout,
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        })
+            String::from_utf8_lossy(&stderr).into_owned(),
+        ))
+    }
+}
+
+/// What a finished call of a program that prints a secret left behind.
+#[derive(Debug)]
+pub struct SecretOutput {
+    pub status: ExitStatus,
+    /// Its stdout, up to the limit.
+    pub stdout: Secret,
+    /// How many bytes it printed on stdout in all.
+    pub total: usize,
+    pub stderr: String,
+}
+
+/// The process group of a call that is running, for another thread to kill
+/// (a gate that is done kills its providers still at work). Killing first
+/// and running later kills the call as soon as it starts.
+#[derive(Debug, Clone, Default)]
+pub struct Group(Arc<Mutex<GroupState>>);
+
+#[derive(Debug, Default)]
+struct GroupState {
+    running: Option<i32>,
+    killed: bool,
+}
+
+/// Unregisters the call from its [`Group`] when the call returns.
+struct Registered<'a>(&'a Group);
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.0.lock().running = None;
+    }
+}
+
+impl Group {
+    fn lock(&self) -> std::sync::MutexGuard<'_, GroupState> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn register(&self, child: &Child) -> Registered<'_> {
+        let mut state = self.lock();
+        let pid = i32::try_from(child.id()).ok();
+        state.running = pid;
+        if state.killed
+            && let Some(pid) = pid
+        {
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        Registered(self)
+    }
+
+    /// Kill the running call's whole process group, and any call made
+    /// from now on as soon as it starts.
+    pub fn kill(&self) {
+        let mut state = self.lock();
+        state.killed = true;
+        if let Some(pid) = state.running {
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        }
     }
 }
 
@@ -241,8 +343,39 @@ fn spawn_reader(mut src: impl Read + Send + 'static, limit: usize) -> Reader {
     })
 }
 
-fn join_reader(r: Reader) -> Vec<u8> {
+fn join_reader<T: Default>(r: thread::JoinHandle<T>) -> T {
     r.join().unwrap_or_default()
+}
+
+/// Read a pipe to the end into a [`Secret`] of `limit` bytes (read in
+/// place, never through another buffer); what does not fit is drained into
+/// a scratch buffer that is wiped, and counted. Returns the secret and the
+/// number of bytes read in all.
+fn spawn_secret_reader(
+    mut src: impl Read + Send + 'static,
+    limit: usize,
+) -> thread::JoinHandle<(Secret, usize)> {
+    thread::spawn(move || {
+        let mut secret = Secret::with_capacity(limit);
+        let mut total = 0usize;
+        loop {
+            let read = if secret.len() < limit {
+                secret.append_with(|buf| src.read(buf))
+            } else {
+                let mut scratch = [0u8; 4096];
+                let n = src.read(&mut scratch);
+                scratch.zeroize();
+                n
+            };
+            match read {
+                Ok(0) => break,
+                Ok(n) => total = total.saturating_add(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        (secret, total)
+    })
 }
 
 #[cfg(test)]
