@@ -254,7 +254,7 @@ const ERRORS: &[(&str, &str)] = &[
     ),
     (
         "[[keystores]]\ndataset = \"k/a\"\n",
-        ":1: keystores: unknown table; the known ones are [[keystore]] and [[luks]]",
+        ":1: keystores: unknown table; the known ones are [[keystore]], [[luks]] and [[provider]]",
     ),
     (
         "[main]\n",

@@ -51,6 +51,8 @@ pub struct Session<'a> {
     pub watched: Vec<String>,
     /// The configured LUKS devices (`[[luks]]`) and the pools on them.
     pub luks: crate::luks::Stage,
+    /// The key providers still at work (`gate/providers.rs`).
+    pub providers: Vec<crate::sources::provider::Running>,
 }
 
 /// How the session ended.
@@ -281,15 +283,23 @@ impl Session<'_> {
         secret: Secret,
         reply: &Sender<Reply>,
     ) -> bool {
-        let luks = self.try_luks(plan, &secret);
+        let provider = self.provider_settings(source);
+        let luks = match provider {
+            Some(p) if p.roots.is_some() => Default::default(),
+            _ => self.try_luks(plan, &secret),
+        };
         // A passphrase ZFS could never take (a cached LUKS passphrase of
         // another length, or with a newline, which ZFS would cut) goes to
         // the LUKS devices only.
-        let candidates = if crate::secret::passphrase_problem(&secret).is_some() {
+        let mut candidates = if crate::secret::passphrase_problem(&secret).is_some() {
             Vec::new()
         } else {
             self.zfs_roots(plan)
         };
+        if let Some(p) = provider {
+            candidates.retain(|r| p.serves(r));
+            self.provider_answered(source, &secret, &candidates);
+        }
         let mut result = attempt::passphrase(&self.ctx.zfs, &candidates, &secret);
         result.opened.splice(0..0, luks.opened);
         result.rejected.splice(0..0, luks.rejected);
@@ -305,7 +315,12 @@ impl Session<'_> {
                 result.opened.join(", ")
             ));
         }
-        if !result.rejected.is_empty() {
+        if !result.rejected.is_empty() && provider.is_some() {
+            self.reporter.warn(&format!(
+                "wrong key from {source} for {}; it is not tried again",
+                result.rejected.join(", ")
+            ));
+        } else if !result.rejected.is_empty() {
             self.reporter.info(&format!(
                 "wrong passphrase from {source} for {}",
                 result.rejected.join(", ")
@@ -375,6 +390,10 @@ impl Session<'_> {
     }
 
     fn source_ended(&mut self, plan: &Plan, source: &SourceId, reason: &str) {
+        if let SourceId::Provider(_) = source {
+            self.provider_failed(source, reason);
+            return;
+        }
         self.reporter
             .warn(&format!("stopped prompting on {source}: {reason}"));
         // `keygate status` lists only the sources still asking.
@@ -452,6 +471,7 @@ impl Session<'_> {
         if let Some(board) = self.board.take() {
             board.finish("keygate: no longer prompting.");
         }
+        self.stop_providers();
         let deadline = Instant::now() + CONSOLE_WIND_DOWN;
         for c in self.sources.drain(..) {
             while !c.handle.is_finished() && Instant::now() < deadline {
