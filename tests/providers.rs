@@ -772,3 +772,41 @@ fn bind_tang_orders_the_gate_after_the_network_until_unbound() {
     assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
     assert_eq!(tree(&host), before, "unbind left something of bind's");
 }
+
+#[test]
+fn a_providers_stderr_is_logged_escaped_and_its_failure_named() {
+    let sim = Sim::locked_root_with_child(PASS);
+    configure(
+        &sim,
+        &provider(
+            "noisy",
+            &[
+                "/bin/sh",
+                "-c",
+                "printf '\\033[2Jno key here\\n' >&2; exit 3",
+            ],
+            None,
+            "",
+        ),
+    );
+    let tty = Pty::new();
+    let child = gate(&sim, &tty, &[]);
+    expect_log(&sim, "provider noisy gave no key");
+    let out = person_unlocks(&sim, &tty, child);
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("provider noisy: \\u{1b}[2Jno key here\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "provider noisy gave no key: \\u{1b}[2Jno key here; the other sources carry on"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains('\u{1b}'), "an escape reached the log: {err}");
+    assert!(
+        !tty.output().contains("\u{1b}[2J"),
+        "an escape reached the console"
+    );
+}

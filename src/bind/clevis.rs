@@ -21,7 +21,7 @@ pub fn encrypt(
     if out.code() != Some(0) {
         return Err(format!(
             "clevis encrypt {pin} failed: {}",
-            first_line(&printable(&out.stderr), "clevis encrypt", out.code())
+            printable(&first_line(&out.stderr, "clevis encrypt", out.code()))
         ));
     }
     let jwe = out.stdout;

@@ -56,7 +56,7 @@ fn needs(pin: Pin, config: &str) -> Result<Needs, String> {
     if tang && !(text.contains("\"thp\"") || text.contains("\"adv\"")) {
         return Err(
             "a Tang server must be named with the thumbprint of its signing key: add \"thp\":\"...\" \
-             (`tang-show-keys` on the server, or the name of its signing key file) or \"adv\":\"FILE\""
+             (`jose jwk thp -i` of its signing key file on the server) or \"adv\":\"FILE\""
                 .into(),
         );
     }

@@ -128,11 +128,8 @@ fn obtain(
         log.info(&format!("provider {}: {}", p.name, printable(line)));
     }
     if out.status.code() != Some(0) {
-        return Err(first_line(
-            &printable(&out.stderr),
-            &p.command[0],
-            out.status.code(),
-        ));
+        let why = first_line(&out.stderr, &p.command[0], out.status.code());
+        return Err(printable(&why).into_owned());
     }
     let mut secret = out.stdout;
     if let Some(problem) = junk(&mut secret, out.total) {
