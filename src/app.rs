@@ -91,7 +91,7 @@ fn run_check(zfs: &Zfs, manager: &Manager, args: &CheckArgs, file: &config::Conf
     match gate::read_plan(zfs, &args.targets) {
         Ok(plan) => {
             let text = if args.json {
-                check::json_with_luks(&plan, &luks)
+                check::json_with_providers(check::json_with_luks(&plan, &luks), &file.providers)
             } else {
                 let mut text = String::new();
                 if !luks.is_empty() {

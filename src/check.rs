@@ -103,6 +103,34 @@ pub fn providers(plan: &Plan, providers: &[ProviderSettings]) -> String {
     out
 }
 
+/// `json` output with the key providers added in front (none configured:
+/// unchanged): `{"providers":[{"name":...,"command":[...],"input":...,
+/// "roots":[...] or null}],...`.
+pub fn json_with_providers(base: String, providers: &[ProviderSettings]) -> String {
+    if providers.is_empty() {
+        return base;
+    }
+    let list: Vec<String> = providers
+        .iter()
+        .map(|p| {
+            format!(
+                "{{\"name\":{},\"command\":{},\"input\":{},\"roots\":{}}}",
+                json::string(&p.name),
+                json::strings(p.command.iter().map(String::as_str)),
+                p.input
+                    .as_ref()
+                    .map(|i| json::string(&i.to_string_lossy()))
+                    .unwrap_or_else(|| "null".into()),
+                p.roots
+                    .as_ref()
+                    .map(|r| json::strings(r.iter().map(String::as_str)))
+                    .unwrap_or_else(|| "null".into()),
+            )
+        })
+        .collect();
+    format!("{{\"providers\":[{}],{}", list.join(","), &base[1..])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

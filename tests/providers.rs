@@ -528,6 +528,15 @@ fn check_lists_each_roots_providers() {
         text.contains("providers of nest/b: vault (/usr/local/bin/get-key)\n"),
         "{text}"
     );
+    let out = common::run_with_timeout(kit::keygate(&sim, &["check", "--json"]), TIMEOUT);
+    let text = kit::stdout_of(&out);
+    assert!(
+        text.starts_with(
+            "{\"providers\":[{\"name\":\"tpm2:nest/a\",\"command\":[\"clevis\",\"decrypt\"],\"input\":\"/etc/keygate/providers/nest+a.jwe\",\"roots\":[\"nest/a\"]},\
+             {\"name\":\"vault\",\"command\":[\"/usr/local/bin/get-key\"],\"input\":null,\"roots\":null}],\"roots\":["
+        ),
+        "{text}"
+    );
 }
 
 /// Every file and directory under `dir` with its mode.
