@@ -22,8 +22,9 @@ use crate::text::printable;
 /// under a service manager.
 const SCRUBBED_ENV: &[&str] = &["NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID"];
 
-/// Writes a call's stdin (a key, for `load-key`); stdin closes when it returns.
-pub type Feeder<'a> = &'a dyn Fn(&mut ChildStdin) -> io::Result<()>;
+/// Writes a call's stdin (a key, for `load-key`); stdin closes when it
+/// returns. It runs on a thread of its own while the call's deadline runs.
+pub type Feeder<'a> = &'a (dyn Fn(&mut ChildStdin) -> io::Result<()> + Sync);
 
 /// A program and how long one call of it may take.
 #[derive(Debug, Clone)]
@@ -178,28 +179,48 @@ impl Runner {
 
         let stdout = child.stdout.take().map(read_stdout);
         let stderr = child.stderr.take().map(|s| spawn_reader(s, 1 << 20));
-        if let (Some(feed), Some(mut stdin)) = (feed, child.stdin.take()) {
-            // A child that exits without reading gives EPIPE: not our error,
-            // its exit status says what went wrong.
-            match feed(&mut stdin) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-                Err(e) => {
-                    kill_group(&child);
-                    let _ = child.wait();
-                    return Err(RunError::Spawn {
-                        program: self.program.display().to_string(),
-                        source: e,
-                    });
-                }
-            }
-            drop(stdin);
+        let stdin = child.stdin.take();
+        let pid = child.id();
+        let (waited, fed) = thread::scope(|s| {
+            // stdin is written on a thread of its own while the deadline
+            // runs: a program that never reads it cannot hold the call past
+            // its timeout (the kill ends the write with EPIPE).
+            let feeding = match (feed, stdin) {
+                (Some(feed), Some(mut stdin)) => Some(s.spawn(move || {
+                    let fed = feed(&mut stdin);
+                    drop(stdin);
+                    // A child that exits without reading gives EPIPE: not our
+                    // error, its exit status says what went wrong. Any other
+                    // failure ends the call.
+                    match fed {
+                        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+                            if let Ok(pid) = i32::try_from(pid) {
+                                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                            }
+                            Err(e)
+                        }
+                        _ => Ok(()),
+                    }
+                })),
+                _ => None,
+            };
+            let waited = wait_with_deadline(&mut child, self.timeout);
+            // The call is over (or given up): anything of its group still
+            // holding stdin must not keep the writer waiting.
+            kill_group(&child);
+            let fed = feeding.map(|h| h.join().unwrap_or(Ok(())));
+            (waited, fed)
+        });
+        if let Some(Err(source)) = fed {
+            let _ = child.wait();
+            return Err(RunError::Spawn {
+                program: self.program.display().to_string(),
+                source,
+            });
         }
-
-        let status = match wait_with_deadline(&mut child, self.timeout) {
+        let status = match waited {
             Ok(Some(status)) => status,
             Ok(None) => {
-                kill_group(&child);
                 let _ = child.wait();
                 return Err(RunError::TimedOut {
                     call,
@@ -207,7 +228,6 @@ impl Runner {
                 });
             }
             Err(source) => {
-                kill_group(&child);
                 let _ = child.wait();
                 return Err(RunError::Spawn {
                     program: self.program.display().to_string(),
@@ -215,9 +235,6 @@ impl Runner {
                 });
             }
         };
-        // The call is over; anything its descendants still hold open must
-        // not keep us waiting for EOF.
-        kill_group(&child);
         let stdout = stdout.map(join_reader).unwrap_or_default();
         let stderr = stderr.map(join_reader).unwrap_or_default();
         Ok((
@@ -382,6 +399,32 @@ fn spawn_secret_reader(
 mod tests {
     use super::*;
     use std::time::Instant;
+
+    #[test]
+    fn a_call_that_never_reads_its_stdin_is_killed_at_its_timeout() {
+        let runner = Runner::new("sleep", Duration::from_millis(300));
+        let big = vec![b'x'; 4 << 20];
+        let feed = |stdin: &mut ChildStdin| std::io::Write::write_all(stdin, &big);
+        let t = Instant::now();
+        let err = runner.run(&["30"], Some(&feed)).expect_err("times out");
+        assert!(matches!(err, RunError::TimedOut { .. }), "{err}");
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    }
+
+    #[test]
+    fn a_secret_is_read_up_to_its_limit_and_the_rest_counted() {
+        let runner = Runner::new("head", Duration::from_secs(10));
+        let out = runner
+            .run_secret(
+                &["-c", "100000", "/dev/zero"],
+                None,
+                4096,
+                &Group::default(),
+            )
+            .unwrap();
+        assert_eq!(out.total, 100_000);
+        assert_eq!(out.stdout.len(), 4096);
+    }
 
     #[test]
     fn a_call_past_its_timeout_is_killed() {
