@@ -68,6 +68,14 @@ pub fn run(cli: Cli, env: &Environment) -> i32 {
             args.socket = args.socket.or_else(|| file.socket.clone());
             crate::unlock::status(&Context::of_process(zfs, manager), &args)
         }
+        Command::Bind(args) => {
+            let path = config::path_in_use(cli.config.as_deref());
+            crate::bind::bind(&Context::of_process(zfs, manager), &args, &path)
+        }
+        Command::Unbind(args) => {
+            let path = config::path_in_use(cli.config.as_deref());
+            crate::bind::unbind(&Context::of_process(zfs, manager), &args, &path)
+        }
         // Handled above, before the configuration is read.
         Command::Render(_) => manager.exit_config(),
     }
@@ -83,7 +91,7 @@ fn run_check(zfs: &Zfs, manager: &Manager, args: &CheckArgs, file: &config::Conf
     match gate::read_plan(zfs, &args.targets) {
         Ok(plan) => {
             let text = if args.json {
-                check::json_with_luks(&plan, &luks)
+                check::json_with_providers(check::json_with_luks(&plan, &luks), &file.providers)
             } else {
                 let mut text = String::new();
                 if !luks.is_empty() {
@@ -94,6 +102,7 @@ fn run_check(zfs: &Zfs, manager: &Manager, args: &CheckArgs, file: &config::Conf
                     text.push_str("no encryption roots found\n");
                 } else {
                     text.push_str(&check::table(&plan));
+                    text.push_str(&check::providers(&plan, &file.providers));
                 }
                 text
             };

@@ -2,6 +2,8 @@
 
 use crate::json;
 use crate::plan::Plan;
+use crate::sources::provider::settings::ProviderSettings;
+use crate::text::printable;
 
 /// A table: root, keystatus, keyformat, keylocation, datasets below it.
 pub fn table(plan: &Plan) -> String {
@@ -69,10 +71,91 @@ pub fn json(plan: &Plan) -> String {
     )
 }
 
+/// Each root's key providers (`[[provider]]`), one line per root that has
+/// any: `providers of nest/a: tpm2:nest/a (clevis decrypt < FILE)`.
+pub fn providers(plan: &Plan, providers: &[ProviderSettings]) -> String {
+    let mut out = String::new();
+    for root in plan.roots.iter().filter(|r| r.takes_passphrase()) {
+        let words: Vec<String> = providers
+            .iter()
+            .filter(|p| p.serves(&root.name))
+            .map(|p| {
+                let mut how = p
+                    .command
+                    .iter()
+                    .map(|w| printable(w).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                if let Some(input) = &p.input {
+                    how.push_str(&format!(" < {}", input.display()));
+                }
+                format!("{} ({how})", p.name)
+            })
+            .collect();
+        if !words.is_empty() {
+            out.push_str(&format!(
+                "providers of {}: {}\n",
+                root.name,
+                words.join(", ")
+            ));
+        }
+    }
+    out
+}
+
+/// `json` output with the key providers added in front (none configured:
+/// unchanged): `{"providers":[{"name":...,"command":[...],"input":...,
+/// "roots":[...] or null}],...`.
+pub fn json_with_providers(base: String, providers: &[ProviderSettings]) -> String {
+    if providers.is_empty() {
+        return base;
+    }
+    let list: Vec<String> = providers
+        .iter()
+        .map(|p| {
+            format!(
+                "{{\"name\":{},\"command\":{},\"input\":{},\"roots\":{}}}",
+                json::string(&p.name),
+                json::strings(p.command.iter().map(String::as_str)),
+                p.input
+                    .as_ref()
+                    .map(|i| json::string(&i.to_string_lossy()))
+                    .unwrap_or_else(|| "null".into()),
+                p.roots
+                    .as_ref()
+                    .map(|r| json::strings(r.iter().map(String::as_str)))
+                    .unwrap_or_else(|| "null".into()),
+            )
+        })
+        .collect();
+    format!("{{\"providers\":[{}],{}", list.join(","), &base[1..])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::plan::{KeyLocation, KeyStatus, Root};
+
+    #[test]
+    fn providers_are_listed_per_root() {
+        let p = |name: &str, roots: Option<Vec<String>>| ProviderSettings {
+            name: name.into(),
+            command: vec!["clevis".into(), "decrypt".into()],
+            input: Some(format!("/etc/keygate/providers/{name}.jwe").into()),
+            roots,
+            timeout: std::time::Duration::from_secs(30),
+            wait_for: None,
+            origin: "/etc/keygate/keygate.toml".into(),
+            line: 1,
+        };
+        let list = [p("any", None), p("only-f", Some(vec!["nest/f".into()]))];
+        assert_eq!(
+            providers(&plan(), &list),
+            "providers of nest/a: any (clevis decrypt < /etc/keygate/providers/any.jwe)\n\
+             providers of nest/f: any (clevis decrypt < /etc/keygate/providers/any.jwe), \
+             only-f (clevis decrypt < /etc/keygate/providers/only-f.jwe)\n"
+        );
+    }
 
     fn plan() -> Plan {
         Plan {

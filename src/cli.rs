@@ -83,6 +83,57 @@ pub enum Command {
     /// The locked roots, since when, and which consoles and sources are
     /// asking. Exits 0 when a gate answered, 1 when none is waiting.
     Status(StatusArgs),
+
+    /// Seal a root's passphrase with Clevis so the gate unlocks it unattended.
+    ///
+    /// Asks for the root's passphrase on the terminal, checks it with
+    /// `zfs load-key -n`, runs `clevis encrypt PIN CONFIG` with it on stdin,
+    /// and writes the JWE to /etc/keygate/providers/ (root-only) and a
+    /// [[provider]] entry running `clevis decrypt` to the drop-in directory
+    /// keygate.d/ beside the configuration file. A tang pin (or an sss pin
+    /// with a tang server) also gets a keygate.service drop-in ordering the
+    /// gate after network-online.target. The person at the prompts stays
+    /// the fallback. Exits 0 when bound, 1 otherwise.
+    Bind(BindArgs),
+
+    /// Remove what `keygate bind ROOT` wrote.
+    Unbind(UnbindArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BindArgs {
+    /// The encryption root whose passphrase is sealed.
+    #[arg(value_name = "ROOT")]
+    pub root: String,
+
+    /// The Clevis pin: tpm2 (this machine's TPM), tang (a Tang server), sss
+    /// (a threshold of several pins).
+    #[arg(value_name = "PIN")]
+    pub pin: Pin,
+
+    /// The pin's JSON configuration, e.g. '{"pcr_ids":"7"}' or
+    /// '{"url":"http://tang.example","thp":"..."}'.
+    #[arg(value_name = "CONFIG")]
+    pub pin_config: String,
+
+    /// The clevis program, for binding and in the provider
+    /// [default: clevis].
+    #[arg(long, value_name = "PATH", default_value = "clevis")]
+    pub clevis: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct UnbindArgs {
+    /// The encryption root to unbind.
+    #[arg(value_name = "ROOT")]
+    pub root: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Pin {
+    Tpm2,
+    Tang,
+    Sss,
 }
 
 /// Shown after the options of `keygate gate --help`. The table follows

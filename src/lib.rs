@@ -4,6 +4,7 @@
 //! codes; everything else lives here so integration tests can reach it.
 
 pub mod app;
+pub mod bind;
 pub mod check;
 pub mod cli;
 pub mod config;

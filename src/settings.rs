@@ -78,6 +78,8 @@ pub struct GateSettings {
     /// The cryptsetup and zpool programs.
     pub cryptsetup: PathBuf,
     pub zpool: PathBuf,
+    /// `[[provider]]` entries (the file's and its drop-ins').
+    pub providers: Vec<crate::sources::provider::settings::ProviderSettings>,
 }
 
 impl Default for GateSettings {
@@ -99,6 +101,7 @@ impl Default for GateSettings {
             luks_pools: Vec::new(),
             cryptsetup: PathBuf::from(DEFAULT_CRYPTSETUP),
             zpool: PathBuf::from(DEFAULT_ZPOOL),
+            providers: Vec::new(),
         }
     }
 }
@@ -148,6 +151,7 @@ impl GateSettings {
             luks_pools: file.luks_pools.clone().unwrap_or_default(),
             cryptsetup: file.cryptsetup.clone().unwrap_or(d.cryptsetup),
             zpool: file.zpool.clone().unwrap_or(d.zpool),
+            providers: file.providers.clone(),
         };
         if s.timeout.is_none() {
             if args.on_timeout.is_some() {

@@ -162,7 +162,7 @@ fn print_reply(reply: &Reply) {
 }
 
 /// Ask once on the controlling terminal (echo off).
-fn prompt(text: &str) -> Result<Secret, i32> {
+pub(crate) fn prompt(text: &str) -> Result<Secret, i32> {
     match rpassword::prompt_password(text) {
         Ok(mut typed) => {
             let secret = Secret::from_slice(typed.as_bytes());

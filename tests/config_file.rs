@@ -254,7 +254,7 @@ const ERRORS: &[(&str, &str)] = &[
     ),
     (
         "[[keystores]]\ndataset = \"k/a\"\n",
-        ":1: keystores: unknown table; the known ones are [[keystore]] and [[luks]]",
+        ":1: keystores: unknown table; the known ones are [[keystore]], [[luks]] and [[provider]]",
     ),
     (
         "[main]\n",
@@ -314,4 +314,56 @@ fn a_file_is_read_and_named_in_errors() {
     std::fs::write(&path, b"mode = \"hint\"\nzfs = \"\xff\"\n").unwrap();
     let e = config::load(&path, true).unwrap_err().to_string();
     assert_eq!(e, format!("{}:2: not valid UTF-8", path.display()));
+}
+
+#[test]
+fn drop_in_files_add_providers_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = dir.path().join("keygate.toml");
+    std::fs::write(
+        &main,
+        "mode = \"prompt\"\n[[provider]]\nname = \"one\"\ncommand = [\"a\"]\n",
+    )
+    .unwrap();
+    let d = dir.path().join("keygate.d");
+    std::fs::create_dir(&d).unwrap();
+    std::fs::write(
+        d.join("b.toml"),
+        "[[provider]]\nname = \"three\"\ncommand = [\"c\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("a.toml"),
+        "[[provider]]\nname = \"two\"\ncommand = [\"b\"]\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("notes.txt"), "not read\n").unwrap();
+    let c = config::load(&main, true).unwrap();
+    let names: Vec<&str> = c.providers.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["one", "two", "three"]);
+    assert_eq!(c.providers[1].origin, d.join("a.toml"));
+
+    std::fs::write(
+        d.join("c.toml"),
+        "[[provider]]\nname = \"one\"\ncommand = [\"x\"]\n",
+    )
+    .unwrap();
+    let e = config::load(&main, true).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        format!(
+            "{}:1: provider.name: one is already a provider (the [[provider]] at {}:2); give this one another name",
+            d.join("c.toml").display(),
+            main.display()
+        )
+    );
+    std::fs::write(d.join("c.toml"), "\ntries = 5\n").unwrap();
+    let e = config::load(&main, true).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        format!(
+            "{}:2: tries: a drop-in file in keygate.d/ holds only [[provider]] tables; set this in the main configuration file",
+            d.join("c.toml").display()
+        )
+    );
 }

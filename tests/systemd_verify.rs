@@ -229,3 +229,53 @@ fn gate_runs_after_the_luks_devices_of_crypttab() {
     // keyring linked into the session.
     assert!(shipped_unit_runnable_here().contains("\nKeyringMode=shared\n"));
 }
+
+/// The unit with the drop-in `keygate bind ROOT tang ...` writes, beside a
+/// network stack (`net`: unit name and text, plus what pulls it in) that
+/// brings network-online.target up; whether verify then finds a cycle.
+fn tang_cycle(net: &[(&str, &str)]) -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    unit_dir(dir.path(), &shipped_unit_runnable_here());
+    let dropin = dir.path().join("keygate.service.d");
+    fs::create_dir(&dropin).unwrap();
+    fs::write(
+        dropin.join("provider-nest+a.conf"),
+        keygate::bind::files::unit_dropin_text("nest/a"),
+    )
+    .unwrap();
+    let wants = dir.path().join("network-online.target.wants");
+    fs::create_dir(&wants).unwrap();
+    for (name, text) in net {
+        fs::write(dir.path().join(name), text).unwrap();
+        symlink(format!("../{name}"), wants.join(name)).unwrap();
+    }
+    let (_, text) = verify(dir.path(), &["keygate.service", "local-fs.target"]);
+    text.contains("ordering cycle")
+}
+
+/// A Tang binding's network ordering works with a network stack that comes
+/// up before local file systems (systemd-networkd: DefaultDependencies=no),
+/// and makes an ordering cycle with one that starts after them (ifupdown's
+/// networking.service is ordered After=local-fs.target), which is why the
+/// README offers the initramfs with networking as the other choice.
+#[test]
+fn a_tang_bindings_network_ordering_needs_an_early_network() {
+    if !have_systemd_analyze() {
+        return common::skip("systemd-analyze not found (apt-get install systemd)");
+    }
+    let early = "[Unit]\nDescription=stand-in: wait for systemd-networkd\n\
+                 DefaultDependencies=no\nBefore=network-online.target\n\
+                 [Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n";
+    assert!(
+        !tang_cycle(&[("net-wait-online.service", early)]),
+        "an early network stack must make no cycle"
+    );
+    let late = "[Unit]\nDescription=stand-in: ifupdown's networking.service\n\
+                DefaultDependencies=no\nAfter=local-fs.target\nBefore=network-online.target\n\
+                [Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n";
+    assert!(
+        tang_cycle(&[("net-late.service", late)]),
+        "a network that starts after local file systems must make a cycle, \
+         so the drop-in really orders the gate after network-online.target"
+    );
+}

@@ -7,6 +7,7 @@
 //! `docs/config.md`; `docs/keygate.toml.example` shows every setting.
 
 mod luks;
+mod provider;
 pub mod toml;
 
 use std::collections::BTreeMap;
@@ -23,8 +24,14 @@ use crate::text::printable;
 
 use self::toml::{Entry, Value};
 
-/// Where the configuration file is read from when `--config` is not given.
+/// Where the configuration file is read from when `--config` is not given
+/// (under the host root, see [`crate::host`]).
 pub const DEFAULT_PATH: &str = "/etc/keygate/keygate.toml";
+
+/// The directory of drop-in files beside a configuration file: every
+/// `*.toml` in it, in name order, adds `[[provider]]` tables (what
+/// `keygate bind` writes).
+pub const DROPIN_DIR: &str = "keygate.d";
 
 /// Settings read from the file; `None` where the file does not set them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -52,6 +59,8 @@ pub struct ConfigFile {
     pub luks_pools: Option<Vec<String>>,
     pub cryptsetup: Option<PathBuf>,
     pub zpool: Option<PathBuf>,
+    /// `[[provider]]` entries, the file's first, then the drop-ins'.
+    pub providers: Vec<crate::sources::provider::settings::ProviderSettings>,
     /// The line each top-level key was set on, for messages about
     /// combinations (`on_timeout` without `timeout`).
     pub lines: BTreeMap<String, usize>,
@@ -114,34 +123,116 @@ impl fmt::Display for Located<'_> {
 /// Read the file at `path`. `explicit` says it was named with `--config`:
 /// then a missing file is an error; at the default path it means "no
 /// configuration" and gives an empty one.
+/// The drop-in files beside it (see [`DROPIN_DIR`]) are read too.
 pub fn load(path: &Path, explicit: bool) -> Result<ConfigFile, ConfigError> {
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            let text = String::from_utf8(bytes).map_err(|e| {
-                let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-                ConfigError::Invalid {
-                    path: path.to_path_buf(),
-                    line: 1 + valid.iter().filter(|b| **b == b'\n').count(),
-                    key: None,
-                    message: "not valid UTF-8".into(),
-                }
-            })?;
-            parse(&text, path)
+    let mut cfg = match read_text(path) {
+        Ok(text) => parse(&text, path)?,
+        Err(ConfigError::Read { source, .. })
+            if source.kind() == io::ErrorKind::NotFound && !explicit =>
+        {
+            ConfigFile::empty(path)
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound && !explicit => Ok(ConfigFile::empty(path)),
-        Err(source) => Err(ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        }),
+        Err(e) => return Err(e),
+    };
+    for file in dropin_files(&dropin_dir(path))? {
+        let text = read_text(&file)?;
+        cfg.providers.extend(parse_dropin(&text, &file)?);
     }
+    provider::check_all(&cfg.providers)?;
+    Ok(cfg)
 }
 
-/// The file named with `--config`, or the default one.
+/// The drop-in directory of the configuration file at `path`.
+pub fn dropin_dir(path: &Path) -> PathBuf {
+    path.parent().unwrap_or(Path::new("/")).join(DROPIN_DIR)
+}
+
+/// The `*.toml` files of a drop-in directory, in name order; none when it
+/// does not exist.
+fn dropin_files(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
+    let read = match std::fs::read_dir(dir) {
+        Ok(r) => r,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: dir.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let mut files: Vec<PathBuf> = read
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn read_text(path: &Path) -> Result<String, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line: 1 + valid.iter().filter(|b| **b == b'\n').count(),
+            key: None,
+            message: "not valid UTF-8".into(),
+        }
+    })
+}
+
+/// A drop-in file: `[[provider]]` tables and nothing else.
+pub fn parse_dropin(
+    text: &str,
+    origin: &Path,
+) -> Result<Vec<crate::sources::provider::settings::ProviderSettings>, ConfigError> {
+    let doc = toml::parse(text).map_err(|e| ConfigError::Invalid {
+        path: origin.to_path_buf(),
+        line: e.line,
+        key: e.key,
+        message: e.message,
+    })?;
+    let refuse = |line: usize, key: &str| ConfigError::Invalid {
+        path: origin.to_path_buf(),
+        line,
+        key: Some(key.to_string()),
+        message: format!(
+            "a drop-in file in {DROPIN_DIR}/ holds only [[provider]] tables; set this in the main configuration file"
+        ),
+    };
+    if let Some(e) = doc.top.first() {
+        return Err(refuse(e.line, &e.key));
+    }
+    let mut out = Vec::new();
+    for table in &doc.tables {
+        if table.name != "provider" {
+            return Err(refuse(table.line, &table.name));
+        }
+        out.push(provider::entry(table, origin)?);
+    }
+    Ok(out)
+}
+
+/// The file named with `--config`, or the default one under the host root.
 pub fn load_or_default(config: Option<&Path>) -> Result<ConfigFile, ConfigError> {
     match config {
         Some(p) => load(p, true),
-        None => load(Path::new(DEFAULT_PATH), false),
+        None => load(&default_path(), false),
     }
+}
+
+/// The configuration file in use: `--config`, else the default path under
+/// the host root.
+pub fn path_in_use(config: Option<&Path>) -> PathBuf {
+    config.map(Path::to_path_buf).unwrap_or_else(default_path)
+}
+
+fn default_path() -> PathBuf {
+    crate::host::Host::from_process().path(DEFAULT_PATH)
 }
 
 /// Parse the text of a configuration file; `origin` names it in errors.
@@ -230,6 +321,12 @@ pub fn parse(text: &str, origin: &Path) -> Result<ConfigFile, ConfigError> {
                         .into(),
                 ));
             }
+            "provider" => {
+                return Err(wrong(
+                    "a key provider is a table: write [[provider]] on its own line, then command = [...]"
+                        .into(),
+                ));
+            }
             "keystore" => {
                 return Err(wrong(
                     "a keystore is a table: write [[keystore]] on its own line, then dataset = \"...\""
@@ -244,17 +341,21 @@ pub fn parse(text: &str, origin: &Path) -> Result<ConfigFile, ConfigError> {
         match table.name.as_str() {
             "keystore" => cfg.keystores.push(keystore(table, origin)?),
             "luks" => cfg.luks.push(luks::entry(table, origin)?),
+            "provider" => cfg.providers.push(provider::entry(table, origin)?),
             _ => {
                 return Err(ConfigError::Invalid {
                     path: origin.to_path_buf(),
                     line: table.line,
                     key: Some(table.name.clone()),
-                    message: "unknown table; the known ones are [[keystore]] and [[luks]]".into(),
+                    message:
+                        "unknown table; the known ones are [[keystore]], [[luks]] and [[provider]]"
+                            .into(),
                 });
             }
         }
     }
     luks::check_all(&cfg.luks, origin)?;
+    provider::check_all(&cfg.providers)?;
     let keystore_tables: Vec<&toml::Table> =
         doc.tables.iter().filter(|t| t.name == "keystore").collect();
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();

@@ -6,6 +6,7 @@ pub mod consoles;
 mod hint;
 mod luks;
 mod prompts;
+mod providers;
 mod session;
 mod wake;
 
@@ -143,6 +144,7 @@ pub fn run(
         luks,
         events_tx: events_tx.clone(),
         behind: Vec::new(),
+        providers: Vec::new(),
     };
     // A keystore unlocked before the gate opens now, without any prompt.
     session.open_keystores(&mut plan);
@@ -157,6 +159,8 @@ pub fn run(
     if cached_opened_all {
         return open_the_gate(ctx, &reporter, &plan);
     }
+    // Providers run beside the prompts, which come up at once.
+    session.start_providers(&plan, &events_tx);
     if args.mode != Mode::Wait {
         session.start_prompts(&plan, events_tx);
     } else if args.ask_password == Some(true) {

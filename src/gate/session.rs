@@ -55,6 +55,8 @@ pub struct Session<'a> {
     pub events_tx: Sender<Event>,
     /// Those tries while they run.
     pub behind: Vec<std::thread::JoinHandle<()>>,
+    /// The key providers still at work (`gate/providers.rs`).
+    pub providers: Vec<crate::sources::provider::Running>,
 }
 
 /// How the session ended.
@@ -295,17 +297,30 @@ impl Session<'_> {
         secret: Secret,
         reply: &Sender<Reply>,
     ) -> bool {
-        let luks = self.try_luks(plan, &secret);
+        let provider = self.provider_settings(source);
+        let luks = match provider {
+            Some(p) if p.roots.is_some() => Default::default(),
+            _ => self.try_luks(plan, &secret),
+        };
         // A passphrase ZFS could never take (a cached LUKS passphrase of
         // another length, or with a newline, which ZFS would cut) goes to
         // the LUKS devices only.
-        let candidates = if crate::secret::passphrase_problem(&secret).is_some() {
+        let mut candidates = if crate::secret::passphrase_problem(&secret).is_some() {
             Vec::new()
         } else {
             self.zfs_roots(plan)
         };
-        let wave =
-            attempt::passphrase_first(&self.ctx.zfs, &candidates, &secret, attempt::wave_width());
+        if let Some(p) = provider {
+            candidates.retain(|r| p.serves(r));
+            self.provider_answered(source, &secret, &candidates);
+        }
+        // A person waits for the answer: a first wave of one root per CPU.
+        // Nobody waits for a provider: its key goes to all it serves at once.
+        let width = match provider {
+            Some(_) => candidates.len(),
+            None => attempt::wave_width(),
+        };
+        let wave = attempt::passphrase_first(&self.ctx.zfs, &candidates, &secret, width);
         let mut result = wave.attempt;
         result.opened.splice(0..0, luks.opened);
         result.rejected.splice(0..0, luks.rejected);
@@ -337,6 +352,7 @@ impl Session<'_> {
     /// read confirms what zfs said and notices anything loaded meanwhile by
     /// someone else.
     fn take_in(&mut self, plan: &mut Plan, source: &SourceId, result: &attempt::Attempt) {
+        let provider = self.provider_settings(source);
         for (root, why) in &result.failed {
             self.reporter.warn(&format!("{root}: {why}"));
         }
@@ -346,7 +362,12 @@ impl Session<'_> {
                 result.opened.join(", ")
             ));
         }
-        if !result.rejected.is_empty() {
+        if !result.rejected.is_empty() && provider.is_some() {
+            self.reporter.warn(&format!(
+                "wrong key from {source} for {}; it is not tried again",
+                result.rejected.join(", ")
+            ));
+        } else if !result.rejected.is_empty() {
             self.reporter.info(&format!(
                 "wrong passphrase from {source} for {}",
                 result.rejected.join(", ")
@@ -437,6 +458,10 @@ impl Session<'_> {
     }
 
     fn source_ended(&mut self, plan: &Plan, source: &SourceId, reason: &str) {
+        if let SourceId::Provider(_) = source {
+            self.provider_failed(source, reason);
+            return;
+        }
         self.reporter
             .warn(&format!("stopped prompting on {source}: {reason}"));
         // `keygate status` lists only the sources still asking.
@@ -514,6 +539,7 @@ impl Session<'_> {
         if let Some(board) = self.board.take() {
             board.finish("keygate: no longer prompting.");
         }
+        self.stop_providers();
         // A passphrase still being tried behind a prompt ends with its zfs
         // calls (each within their time limit), so none outlives the gate.
         for h in self.behind.drain(..) {

@@ -10,6 +10,7 @@
 pub mod ask_password;
 pub mod board;
 pub mod console;
+pub mod provider;
 
 use std::fmt;
 use std::sync::mpsc::Sender;
@@ -67,6 +68,8 @@ pub enum SourceId {
     /// systemd-cryptsetup's passphrase cache in the kernel keyring, read
     /// once at start.
     Keyring,
+    /// A key provider (`[[provider]]`), by its name.
+    Provider(String),
 }
 
 impl SourceId {
@@ -76,6 +79,7 @@ impl SourceId {
         match self {
             SourceId::Console(name) => Some(format!("console {name}")),
             SourceId::AskPassword => Some("systemd password agents".into()),
+            SourceId::Provider(name) => Some(format!("provider {name}")),
             SourceId::ControlSocket { .. } | SourceId::Keyring => None,
         }
     }
@@ -90,6 +94,7 @@ impl fmt::Display for SourceId {
             SourceId::AskPassword => f.write_str("a systemd password agent"),
             SourceId::ControlSocket { pid } => write!(f, "the control socket (pid {pid})"),
             SourceId::Keyring => f.write_str("systemd-cryptsetup's cache in the kernel keyring"),
+            SourceId::Provider(name) => write!(f, "provider {name}"),
         }
     }
 }

@@ -71,6 +71,22 @@ fn outcome(zfs: &Zfs, argv: &[&str], out: &super::CallOutput) -> LoadOutcome {
     }
 }
 
+/// Check `passphrase` against `root` without loading it: `zfs load-key -n
+/// -L prompt ROOT` (a dry run, which works whether or not the key is
+/// loaded). `Loaded` means it is right.
+pub fn verify_passphrase(
+    zfs: &Zfs,
+    root: &str,
+    passphrase: &Secret,
+) -> Result<LoadOutcome, ZfsError> {
+    let argv = ["load-key", "-n", "-L", "prompt", root];
+    let feed = |stdin: &mut std::process::ChildStdin| {
+        crate::secret::write_secret_line(&*stdin, passphrase)
+    };
+    let out = zfs.run(&argv, Some(&feed))?;
+    Ok(outcome(zfs, &argv, &out))
+}
+
 /// Load `root`'s key from its own keylocation (a file or URL): `zfs load-key ROOT`.
 pub fn from_location(zfs: &Zfs, root: &str) -> Result<LoadOutcome, ZfsError> {
     let argv = ["load-key", root];

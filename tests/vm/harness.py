@@ -272,8 +272,13 @@ def set_pdeathsig() -> None:
 
 class Vm:
     def __init__(self, cfg: "Config", rundir: Path, label: str, cmdline_extra: str = "",
-                 payload: Path | None = None, console: str = "ttyS0"):
+                 payload: Path | None = None, console: str = "ttyS0", tpm: Path | None = None):
         self.cfg = cfg
+        # A software TPM 2.0 for this boot (scenarios with TPM = True): swtpm
+        # keeps its state in this directory, so boots that share it see the
+        # same TPM, and qemu attaches it as a CRB device (/dev/tpmrm0).
+        self.tpm = tpm
+        self.swtpm: subprocess.Popen | None = None
         self.rundir = rundir
         self.label = label
         self.cmdline_extra = cmdline_extra
@@ -304,6 +309,10 @@ class Vm:
             serial = img.stem[len("extra-"):]
             argv += ["-drive", f"file={img},if=none,id=x{serial},format=raw,cache=unsafe",
                      "-device", f"virtio-blk-pci,drive=x{serial},serial={serial}"]
+        if self.tpm:
+            argv += ["-chardev", f"socket,id=chrtpm,path={self.tpm_socket()}",
+                     "-tpmdev", "emulator,id=tpm0,chardev=chrtpm",
+                     "-device", "tpm-crb,tpmdev=tpm0"]
         if self.payload:
             argv += ["-drive", f"file={self.payload},if=none,id=payload,format=raw,readonly=on",
                      "-device", "virtio-blk-pci,drive=payload,serial=kgpayload"]
@@ -313,9 +322,33 @@ class Vm:
                      "-serial", f"chardev:s{i}"]
         return argv
 
+    def tpm_socket(self) -> Path:
+        return self.rundir / f"{self.label}-swtpm.sock"
+
+    def start_swtpm(self) -> None:
+        """swtpm for this boot; it ends when qemu closes its control channel
+        (--terminate). qemu's firmware sends TPM2_Startup itself."""
+        assert self.tpm
+        self.tpm.mkdir(exist_ok=True)
+        sock = self.tpm_socket()
+        sock.unlink(missing_ok=True)
+        self.swtpm = subprocess.Popen(
+            ["swtpm", "socket", "--tpm2", "--tpmstate", f"dir={self.tpm}",
+             "--ctrl", f"type=unixio,path={sock}", "--terminate",
+             "--log", f"file={self.rundir / f'{self.label}-swtpm.log'},level=5"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+            preexec_fn=set_pdeathsig)
+        deadline = time.monotonic() + 10
+        while not sock.exists():
+            if self.swtpm.poll() is not None or time.monotonic() > deadline:
+                raise ScenarioFailed(f"{self.label} boot: swtpm did not start (see {self.label}-swtpm.log)")
+            time.sleep(0.05)
+
     def start(self) -> "Vm":
         for i in range(3):
             (self.rundir / f"ttyS{i}.sock").unlink(missing_ok=True)
+        if self.tpm:
+            self.start_swtpm()
         argv = self.qemu_argv()
         (self.rundir / f"{self.label}-qemu.cmd").write_text(" ".join(argv) + "\n")
         self.t_start = time.monotonic()
@@ -361,6 +394,9 @@ class Vm:
             line.close()
         if self.proc in _LIVE_QEMUS:
             _LIVE_QEMUS.remove(self.proc)
+        if self.swtpm and self.swtpm.poll() is None:
+            self.swtpm.kill()
+            self.swtpm.wait(timeout=30)
 
 
 # --------------------------------------------------------------------------
@@ -450,17 +486,31 @@ class Test:
             self.vm = None
         self.timing("install_boot", time.monotonic() - t0)
 
-    def boot(self, label: str | None = None) -> Vm:
+    def boot(self, label: str | None = None, tpm: bool = True) -> Vm:
+        """A test boot; a scenario with TPM = True gets its software TPM
+        unless `tpm` is False (the TPM removed for this boot)."""
         self.boots += 1
         console = getattr(self.module, "CONSOLE", "ttyS0")
-        vm = Vm(self.cfg, self.rundir, label or f"boot{self.boots}", console=console).start()
+        with_tpm = self.tpm_dir() if tpm and getattr(self.module, "TPM", False) else None
+        vm = Vm(self.cfg, self.rundir, label or f"boot{self.boots}", console=console,
+                tpm=with_tpm).start()
         self.vm = vm
         vm.shell.wait_ready(BOOT_TIMEOUT)
         return vm
 
-    def boot_to_prompt(self, console: str = "ttyS1", label: str | None = None) -> tuple[Vm, Serial]:
+    def tpm_dir(self) -> Path:
+        """The software TPM's state (scenarios with TPM = True)."""
+        return self.rundir / "tpm"
+
+    def reset_tpm(self) -> None:
+        """Throw the software TPM's state away: the next boot has a new TPM
+        (other seeds), as if the disks had moved to another machine."""
+        shutil.rmtree(self.tpm_dir(), ignore_errors=True)
+
+    def boot_to_prompt(self, console: str = "ttyS1", label: str | None = None,
+                       tpm: bool = True) -> tuple[Vm, Serial]:
         """Boot, then wait for the first passphrase prompt on `console`."""
-        vm = self.boot(label)
+        vm = self.boot(label, tpm=tpm)
         line = vm.lines[console]
         line.expect(self.QUESTION, 240, since=0, what=f"the passphrase prompt on {console}")
         return vm, line

@@ -11,6 +11,7 @@ have_host_deps() {
         command -v mkfs.ext4 >/dev/null &&
         command -v python3 >/dev/null &&
         command -v make >/dev/null &&
+        command -v swtpm >/dev/null &&
         have_deb_tools &&
         qemu_is_backports
 }
@@ -47,13 +48,13 @@ ensure_host_deps() {
     if have_host_deps; then
         return 0
     fi
-    [[ $(id -u) == 0 ]] || die "host packages missing and not root; install qemu-system-x86 (bookworm-backports), qemu-utils, debootstrap, e2fsprogs, python3, make, dpkg-dev, debhelper"
+    [[ $(id -u) == 0 ]] || die "host packages missing and not root; install qemu-system-x86 (bookworm-backports), qemu-utils, debootstrap, e2fsprogs, python3, make, swtpm, dpkg-dev, debhelper"
     log "installing host packages (apt-get)"
     add_backports_source
     apt_update_once
     export DEBIAN_FRONTEND=noninteractive
     apt-get install -y -qq -o Dpkg::Use-Pty=0 \
-        debootstrap e2fsprogs python3 make ca-certificates dpkg-dev debhelper >/dev/null
+        debootstrap e2fsprogs python3 make swtpm ca-certificates dpkg-dev debhelper >/dev/null
     apt-get install -y -qq -o Dpkg::Use-Pty=0 --no-install-recommends -t bookworm-backports \
         qemu-system-x86 qemu-utils >/dev/null
     have_host_deps || die "host packages still missing after apt-get install"

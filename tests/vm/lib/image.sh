@@ -16,6 +16,9 @@ GUEST_ZFS_PKGS="zfs-dkms zfsutils-linux"
 # cryptsetup-initramfs: the LUKS devices are data disks opened in the booted
 # system, never in the initramfs.
 GUEST_LUKS_PKGS="cryptsetup-bin keyutils"
+# Key-provider scenarios: clevis with its TPM2 pin (clevis-tpm2 pulls in
+# tpm2-tools) for `keygate bind ROOT tpm2 ...`; the TPM is the host's swtpm.
+GUEST_PROVIDER_PKGS="clevis clevis-tpm2 tpm2-tools"
 GUEST_DISK_SIZE=3G
 
 # Mounts made for the chroot; undone by chroot_umount.
@@ -109,6 +112,10 @@ EOF
     # shellcheck disable=SC2086
     in_chroot "$root" apt-get install -y $GUEST_LUKS_PKGS \
         >>"$logf" 2>&1 || { tail -n 30 "$logf" >&2; die "apt-get (LUKS tools) failed"; }
+    log "apt-get: key providers ($GUEST_PROVIDER_PKGS)"
+    # shellcheck disable=SC2086
+    in_chroot "$root" apt-get install -y $GUEST_PROVIDER_PKGS \
+        >>"$logf" 2>&1 || { tail -n 30 "$logf" >&2; die "apt-get (key providers) failed"; }
 }
 
 # guest_kernel_version ROOT: the one kernel installed in the guest tree.
