@@ -78,6 +78,9 @@ pub struct GateSettings {
     /// The cryptsetup and zpool programs.
     pub cryptsetup: PathBuf,
     pub zpool: PathBuf,
+    /// The initramfs's gate (`--initramfs`): kernel consoles beside the
+    /// `--console` lines, no ask-password, the passphrase handed over.
+    pub initramfs: bool,
 }
 
 impl Default for GateSettings {
@@ -99,6 +102,7 @@ impl Default for GateSettings {
             luks_pools: Vec::new(),
             cryptsetup: PathBuf::from(DEFAULT_CRYPTSETUP),
             zpool: PathBuf::from(DEFAULT_ZPOOL),
+            initramfs: false,
         }
     }
 }
@@ -137,7 +141,12 @@ impl GateSettings {
             on_timeout: args.on_timeout.or(file.on_timeout).unwrap_or(d.on_timeout),
             tries: args.tries.or(file.tries).unwrap_or(d.tries),
             socket: args.socket.clone().or_else(|| file.socket.clone()),
-            ask_password: args.ask_password().or(file.ask_password),
+            // No systemd agent answers in the initramfs (initramfs-tools has
+            // none; in dracut's systemd initrd keygate prompts itself).
+            ask_password: args
+                .ask_password()
+                .or(file.ask_password)
+                .or(args.initramfs.then_some(false)),
             keystore_close: file.keystore_close.unwrap_or(d.keystore_close),
             keystores: file.keystores.clone(),
             share_passphrase: args
@@ -148,6 +157,7 @@ impl GateSettings {
             luks_pools: file.luks_pools.clone().unwrap_or_default(),
             cryptsetup: file.cryptsetup.clone().unwrap_or(d.cryptsetup),
             zpool: file.zpool.clone().unwrap_or(d.zpool),
+            initramfs: args.initramfs,
         };
         if s.timeout.is_none() {
             if args.on_timeout.is_some() {

@@ -67,6 +67,9 @@ pub enum SourceId {
     /// systemd-cryptsetup's passphrase cache in the kernel keyring, read
     /// once at start.
     Keyring,
+    /// The passphrase the initramfs's gate handed over in the kernel
+    /// keyring, read once at start.
+    Handover,
 }
 
 impl SourceId {
@@ -76,7 +79,7 @@ impl SourceId {
         match self {
             SourceId::Console(name) => Some(format!("console {name}")),
             SourceId::AskPassword => Some("systemd password agents".into()),
-            SourceId::ControlSocket { .. } | SourceId::Keyring => None,
+            SourceId::ControlSocket { .. } | SourceId::Keyring | SourceId::Handover => None,
         }
     }
 }
@@ -90,6 +93,7 @@ impl fmt::Display for SourceId {
             SourceId::AskPassword => f.write_str("a systemd password agent"),
             SourceId::ControlSocket { pid } => write!(f, "the control socket (pid {pid})"),
             SourceId::Keyring => f.write_str("systemd-cryptsetup's cache in the kernel keyring"),
+            SourceId::Handover => f.write_str("the initramfs (kernel keyring)"),
         }
     }
 }
