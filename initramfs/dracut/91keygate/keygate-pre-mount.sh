@@ -10,8 +10,11 @@
 # shellcheck shell=sh
 # shellcheck disable=SC2154 # root, ZPOOL_IMPORT_OPTS: from decode_root_args and zfs's cmdline hook
 
-# shellcheck source=/dev/null
-. /lib/dracut-zfs-lib.sh
+# zfs's functions (decode_root_args), unless a hook before sourced them.
+if ! command -v decode_root_args >/dev/null 2>&1; then
+	# shellcheck source=/dev/null
+	. /lib/dracut-zfs-lib.sh
+fi
 
 keygate_pre_mount() {
 	decode_root_args || return 0
