@@ -376,3 +376,61 @@ fn the_initramfs_gate_prompts_on_the_kernel_console_and_the_lom_line_at_once() {
     assert_eq!(sim.keystatus("rpool/ROOT"), "available");
     assert!(console.echo_on() && lom.echo_on());
 }
+
+/// `keygate unlock` from a shell in the initramfs (as over
+/// dropbear-initramfs) answers the gate the drop-in runs: the console
+/// prompt goes away, the boot continues, and the passphrase is handed over.
+#[test]
+fn keygate_unlock_from_a_shell_in_the_initramfs_answers_the_drop_ins_gate() {
+    let sim = rpool();
+    let handover = TestKey::new();
+    let console = Pty::new();
+    kernel_console(&sim, &console);
+    let dropin = installed_dropin(&sim);
+    let boot = initramfs_sh(
+        &sim,
+        &handover,
+        CALLER,
+        &[dropin.to_str().unwrap(), "rpool/ROOT/debian", "rpool/data"],
+    )
+    .spawn_guarded();
+    console.expect("Enter passphrase for rpool/ROOT: ");
+    let ssh = Pty::new();
+    let unlock = kit::on_terminal(keygate(&sim, &["unlock"]), &ssh).spawn_guarded();
+    ssh.expect("Enter passphrase for rpool/ROOT: ");
+    ssh.type_bytes(PASS);
+    ssh.type_bytes(b"\n");
+    let out = finish(unlock, TIMEOUT);
+    assert_eq!(out.status.code(), Some(0), "{}", ssh.output());
+    assert!(
+        ssh.output().contains("rpool/ROOT: unlocked"),
+        "{}",
+        ssh.output()
+    );
+    let out = finish(boot, TIMEOUT);
+    assert!(out.status.success(), "{}", common::show(&out));
+    assert_eq!(sim.keystatus("rpool/data"), "available");
+    assert_eq!(console.output().matches("Enter passphrase").count(), 1);
+    assert!(console.echo_on(), "the console was left without echo");
+    assert_eq!(handover.payload().as_deref(), Some(PASS));
+}
+
+/// Under systemd's default `KeyringMode=private` the real root's gate does
+/// not possess the hand-over key at first; it still reads and removes it.
+#[test]
+fn the_real_roots_gate_in_a_private_session_keyring_still_takes_the_hand_over() {
+    let sim = rpool();
+    sim.load("rpool/ROOT");
+    let handover = TestKey::new();
+    handover.add(PASS, Duration::from_secs(300));
+    let mut cmd = keygate(&sim, &["gate", "--mode", "wait", "--timeout", "5s"]);
+    handover.apply_handover(&mut cmd);
+    keyring_kit::private_session(&mut cmd);
+    let out = run_with_timeout(cmd, TIMEOUT);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    assert_eq!(sim.keystatus("rpool/data"), "available");
+    assert!(
+        handover.payload().is_none(),
+        "the hand-over key is still there"
+    );
+}
