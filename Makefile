@@ -6,6 +6,8 @@
 #                             installs must have been built by `make` first
 #   make install INIT=openrc  only the OpenRC files besides the binary and docs
 #                             (default: the running service manager's)
+#   make install INITRAMFS=   without the initramfs files (default: those of
+#                             both generators, initramfs-tools and dracut)
 #   make uninstall            remove what `make install` put in place
 #
 # keygate runs before local file systems are mounted, so it lives on the
@@ -27,6 +29,13 @@ BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 # Debian's zsh also reads $(PREFIX)/share/zsh/vendor-completions.
 ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+# Root on encrypted ZFS (initramfs/): the generators look in these places
+# only, whatever PREFIX is. The files are inert unless that generator is
+# installed and the initramfs is regenerated (update-initramfs -u, dracut -f).
+INITRAMFSTOOLSDIR ?= /usr/share/initramfs-tools
+ZFSLOADKEYDIR ?= $(SYSCONFDIR)/zfs/initramfs-tools-load-key.d
+DRACUTMODDIR ?= /usr/lib/dracut/modules.d
+INITRAMFS ?= initramfs-tools dracut
 # Which service manager files to install: any of systemd smf openrc. By
 # default, those of the service manager running this machine (an init.d
 # script without LSB headers next to a systemd unit of the same name would
@@ -48,7 +57,8 @@ SET_BINARY := sed -e 's|/usr/sbin/keygate|$(SBINDIR)/keygate|g'
 export CARGO_TARGET_DIR
 
 .PHONY: all build docs check test fmt lint bench install uninstall \
-	install-bin install-docs install-systemd install-smf install-openrc
+	install-bin install-docs install-systemd install-smf install-openrc \
+	install-initramfs-tools install-dracut
 
 all: build docs
 
@@ -78,7 +88,7 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
-install: install-bin install-docs $(addprefix install-,$(INIT))
+install: install-bin install-docs $(addprefix install-,$(INIT)) $(addprefix install-,$(INITRAMFS))
 
 # `make install` builds nothing: it is usually run as `sudo make install`,
 # and building as root in the user's tree would leave root-owned files in
@@ -120,6 +130,25 @@ install-openrc:
 	chmod 755 $(DESTDIR)$(INITDDIR)/keygate
 	$(INSTALL) -Dm644 openrc/keygate.confd $(DESTDIR)$(CONFDDIR)/keygate
 
+# initramfs-tools: the hook copies keygate into the initramfs; zfs's own
+# hook copies the drop-in, which zfs's initramfs script sources (it is read
+# by the shell, not run: mode 644).
+install-initramfs-tools:
+	$(INSTALL) -d $(DESTDIR)$(INITRAMFSTOOLSDIR)/hooks $(DESTDIR)$(ZFSLOADKEYDIR)
+	$(SET_BINARY) initramfs/initramfs-tools/hook > $(DESTDIR)$(INITRAMFSTOOLSDIR)/hooks/keygate
+	chmod 755 $(DESTDIR)$(INITRAMFSTOOLSDIR)/hooks/keygate
+	$(SET_BINARY) initramfs/initramfs-tools/load-key > $(DESTDIR)$(ZFSLOADKEYDIR)/keygate
+	chmod 644 $(DESTDIR)$(ZFSLOADKEYDIR)/keygate
+
+install-dracut:
+	$(INSTALL) -d $(DESTDIR)$(DRACUTMODDIR)/91keygate
+	for f in module-setup.sh keygate-pre-mount.sh keygate-initrd.service; do \
+		$(SET_BINARY) initramfs/dracut/91keygate/$$f > $(DESTDIR)$(DRACUTMODDIR)/91keygate/$$f || exit 1; \
+	done
+	chmod 755 $(DESTDIR)$(DRACUTMODDIR)/91keygate/module-setup.sh \
+		$(DESTDIR)$(DRACUTMODDIR)/91keygate/keygate-pre-mount.sh
+	chmod 644 $(DESTDIR)$(DRACUTMODDIR)/91keygate/keygate-initrd.service
+
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/keygate
 	rm -f $(DESTDIR)$(MANDIR)/man8/keygate.8 $(DESTDIR)$(MANDIR)/man8/keygate-*.8
@@ -128,6 +157,8 @@ uninstall:
 	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/keygate.service
 	rm -f $(DESTDIR)$(SMFMANIFESTDIR)/keygate.xml
 	rm -f $(DESTDIR)$(INITDDIR)/keygate $(DESTDIR)$(CONFDDIR)/keygate
+	rm -f $(DESTDIR)$(INITRAMFSTOOLSDIR)/hooks/keygate $(DESTDIR)$(ZFSLOADKEYDIR)/keygate
+	rm -rf $(DESTDIR)$(DRACUTMODDIR)/91keygate
 
 # ---- Debian package (debian/; README, "Debian package")
 #

@@ -282,6 +282,16 @@ pub struct GateArgs {
     #[arg(long, value_enum, value_name = "WHEN")]
     pub share_passphrase: Option<crate::luks::SharePassphrase>,
 
+    /// Run as the initramfs's gate, before the real root is mounted: prompt
+    /// on every kernel console and on the --console lines at once, publish
+    /// no ask-password request, and hand the passphrase that opened
+    /// something over to the real root's gate through the kernel keyring
+    /// (a `user` key in root's user keyring, removed by the real root's gate
+    /// or after 300 s). Without it, a gate reads that key first and removes
+    /// it when it ends.
+    #[arg(long)]
+    pub initramfs: bool,
+
     /// Datasets to gate, recursively (default: every imported pool).
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,

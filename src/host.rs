@@ -2,7 +2,8 @@
 //! resolved under one root that tests point elsewhere with `KEYGATE_ROOT`;
 //! and the kernel keyring key of systemd-cryptsetup's passphrase cache,
 //! which tests rename with `KEYGATE_KEYRING_KEY` (root's user keyring is
-//! shared by every process of the machine).
+//! shared by every process of the machine), and the initramfs's hand-over
+//! key, renamed with `KEYGATE_HANDOVER_KEY`.
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 pub struct Host {
     root: PathBuf,
     keyring_key: String,
+    handover_key: String,
 }
 
 impl Default for Host {
@@ -17,6 +19,7 @@ impl Default for Host {
         Host {
             root: PathBuf::from("/"),
             keyring_key: crate::keyring::CRYPTSETUP_KEY.to_string(),
+            handover_key: crate::keyring::HANDOVER_KEY.to_string(),
         }
     }
 }
@@ -41,6 +44,11 @@ impl Host {
         {
             host.keyring_key = k;
         }
+        if let Ok(k) = std::env::var("KEYGATE_HANDOVER_KEY")
+            && !k.is_empty()
+        {
+            host.handover_key = k;
+        }
         host
     }
 
@@ -48,6 +56,12 @@ impl Host {
     /// passphrases in.
     pub fn keyring_key(&self) -> &str {
         &self.keyring_key
+    }
+
+    /// The description of the `user` key the initramfs's gate hands the
+    /// passphrase over in.
+    pub fn handover_key(&self) -> &str {
+        &self.handover_key
     }
 
     /// An absolute host path, under the configured root.

@@ -3,6 +3,13 @@
 //! root's user keyring (`@u`), holding the passphrases separated by NUL
 //! bytes (no trailing NUL), with a timeout of 150 s.
 //!
+//! The initramfs's gate hands the passphrase that worked there over to the
+//! real root's gate the same way, in a key of keygate's own
+//! ([`HANDOVER_KEY`], [`HANDOVER_TIMEOUT`]): root's user keyring outlives
+//! the switch to the real root. Only keygate writes that key, and only the
+//! real root's gate removes it ([`CachedKey::remove`]); the `cryptsetup`
+//! key is never removed.
+//!
 //! The key's permissions (possessor: everything; owner: view only) let a
 //! process read or change it only when it *possesses* it, that is when the
 //! key is reachable from its thread, process or session keyring. Under
@@ -25,6 +32,14 @@ pub const CRYPTSETUP_KEY: &str = "cryptsetup";
 
 /// How long systemd keeps a cached passphrase (`KEYRING_TIMEOUT_USEC`).
 pub const CACHE_TIMEOUT: Duration = Duration::from_secs(150);
+
+/// The key the initramfs's gate hands the passphrase over in.
+pub const HANDOVER_KEY: &str = "keygate:handover";
+
+/// How long the hand-over key lives when no gate in the real root removes
+/// it: long enough for a slow boot to reach the real root's gate, short
+/// enough that a machine without one does not keep the passphrase.
+pub const HANDOVER_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Largest payload read: far above any list of passphrases, and the kernel's
 /// own limit for a `user` key is 32767 bytes.
@@ -103,6 +118,11 @@ impl CachedKey {
     /// [`CACHE_TIMEOUT`]. Touching the ask-password directory is the
     /// caller's part ([`touch_ask_password`]).
     pub fn share(&self, secret: &Secret) -> Result<Shared, KeyringError> {
+        self.share_for(secret, CACHE_TIMEOUT)
+    }
+
+    /// [`share`](Self::share) with a timeout of `timeout`.
+    pub fn share_for(&self, secret: &Secret, timeout: Duration) -> Result<Shared, KeyringError> {
         let existing = match self.possess()? {
             Some(serial) => self.payload(serial)?,
             None => None,
@@ -142,7 +162,7 @@ impl CachedKey {
         // created; without a timeout the key must not stay.
         let timed = self
             .possess()
-            .and_then(|_| self.set_timeout(serial, CACHE_TIMEOUT));
+            .and_then(|_| self.set_timeout(serial, timeout));
         if let Err(e) = timed {
             // SAFETY: plain keyctl call with integer arguments.
             unsafe {
@@ -156,6 +176,26 @@ impl CachedKey {
             return Err(e);
         }
         Ok(Shared::Added)
+    }
+
+    /// Remove the key (its payload is destroyed at once, for every keyring
+    /// holding it). True when there was a key to remove; an absent or
+    /// expired one is not an error.
+    pub fn remove(&self) -> Result<bool, KeyringError> {
+        let Some(serial) = self.possess()? else {
+            return Ok(false);
+        };
+        // SAFETY: plain keyctl call with integer arguments.
+        let r = unsafe { libc::syscall(libc::SYS_keyctl, libc::KEYCTL_INVALIDATE, serial) };
+        if r < 0 {
+            return match nix::errno::Errno::last() {
+                nix::errno::Errno::EKEYEXPIRED
+                | nix::errno::Errno::EKEYREVOKED
+                | nix::errno::Errno::ENOKEY => Ok(false),
+                e => Err(self.error("keyctl invalidate", e)),
+            };
+        }
+        Ok(true)
     }
 
     /// The key's serial, possessed by this process, or None when there is

@@ -80,6 +80,9 @@ pub struct GateSettings {
     pub zpool: PathBuf,
     /// `[[provider]]` entries (the file's and its drop-ins').
     pub providers: Vec<crate::sources::provider::settings::ProviderSettings>,
+    /// The initramfs's gate (`--initramfs`): kernel consoles beside the
+    /// `--console` lines, no ask-password, the passphrase handed over.
+    pub initramfs: bool,
 }
 
 impl Default for GateSettings {
@@ -102,6 +105,7 @@ impl Default for GateSettings {
             cryptsetup: PathBuf::from(DEFAULT_CRYPTSETUP),
             zpool: PathBuf::from(DEFAULT_ZPOOL),
             providers: Vec::new(),
+            initramfs: false,
         }
     }
 }
@@ -140,7 +144,12 @@ impl GateSettings {
             on_timeout: args.on_timeout.or(file.on_timeout).unwrap_or(d.on_timeout),
             tries: args.tries.or(file.tries).unwrap_or(d.tries),
             socket: args.socket.clone().or_else(|| file.socket.clone()),
-            ask_password: args.ask_password().or(file.ask_password),
+            // No systemd agent answers in the initramfs (initramfs-tools has
+            // none; in dracut's systemd initrd keygate prompts itself).
+            ask_password: args
+                .ask_password()
+                .or(file.ask_password)
+                .or(args.initramfs.then_some(false)),
             keystore_close: file.keystore_close.unwrap_or(d.keystore_close),
             keystores: file.keystores.clone(),
             share_passphrase: args
@@ -152,6 +161,7 @@ impl GateSettings {
             cryptsetup: file.cryptsetup.clone().unwrap_or(d.cryptsetup),
             zpool: file.zpool.clone().unwrap_or(d.zpool),
             providers: file.providers.clone(),
+            initramfs: args.initramfs,
         };
         if s.timeout.is_none() {
             if args.on_timeout.is_some() {

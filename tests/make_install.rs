@@ -102,4 +102,83 @@ fn install_after_make_puts_the_built_files_in_place() {
             "{installed} not installed"
         );
     }
+    // Root on ZFS: the initramfs files of both generators, runnable where
+    // they are run, naming the installed binary.
+    for (installed, mode, shipped) in [
+        (
+            "usr/share/initramfs-tools/hooks/keygate",
+            0o755,
+            "initramfs/initramfs-tools/hook",
+        ),
+        (
+            "etc/zfs/initramfs-tools-load-key.d/keygate",
+            0o644,
+            "initramfs/initramfs-tools/load-key",
+        ),
+        (
+            "usr/lib/dracut/modules.d/91keygate/module-setup.sh",
+            0o755,
+            "initramfs/dracut/91keygate/module-setup.sh",
+        ),
+        (
+            "usr/lib/dracut/modules.d/91keygate/keygate-pre-mount.sh",
+            0o755,
+            "initramfs/dracut/91keygate/keygate-pre-mount.sh",
+        ),
+        (
+            "usr/lib/dracut/modules.d/91keygate/keygate-initrd.service",
+            0o644,
+            "initramfs/dracut/91keygate/keygate-initrd.service",
+        ),
+    ] {
+        let path = destdir.join(installed);
+        let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{installed}: {e}"));
+        let source =
+            fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(shipped)).unwrap();
+        assert_eq!(text, source, "{installed} differs from {shipped}");
+        assert!(
+            text.contains("/usr/sbin/keygate"),
+            "{installed} names no binary"
+        );
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o7777,
+            mode,
+            "mode of {installed}"
+        );
+    }
+}
+
+#[test]
+fn initramfs_files_name_the_binary_installed_elsewhere() {
+    if !have_make() {
+        return common::skip("make not found (apt-get install make)");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let destdir = tmp.path().join("root");
+    let mut cmd = Command::new("make");
+    cmd.arg("-s")
+        .arg("-C")
+        .arg(env!("CARGO_MANIFEST_DIR"))
+        .arg("install-initramfs-tools")
+        .arg("install-dracut")
+        .arg(format!("DESTDIR={}", destdir.display()))
+        .arg("SBINDIR=/usr/local/sbin")
+        .env_remove("MAKEFLAGS")
+        .env_remove("MAKELEVEL")
+        .env_remove("MFLAGS");
+    let out = run_with_timeout(cmd, TIMEOUT);
+    assert!(out.status.success(), "{}", common::show(&out));
+    for installed in [
+        "usr/share/initramfs-tools/hooks/keygate",
+        "etc/zfs/initramfs-tools-load-key.d/keygate",
+        "usr/lib/dracut/modules.d/91keygate/module-setup.sh",
+        "usr/lib/dracut/modules.d/91keygate/keygate-pre-mount.sh",
+        "usr/lib/dracut/modules.d/91keygate/keygate-initrd.service",
+    ] {
+        let text = fs::read_to_string(destdir.join(installed)).unwrap();
+        assert!(
+            text.contains("/usr/local/sbin/keygate") && !text.contains("/usr/sbin/keygate"),
+            "{installed} does not name /usr/local/sbin/keygate"
+        );
+    }
 }

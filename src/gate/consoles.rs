@@ -23,6 +23,27 @@ pub fn prompt_consoles(host: &Host, explicit: &[PathBuf]) -> Vec<PathBuf> {
     }
 }
 
+/// In the initramfs: every console the kernel lists (else /dev/console) and
+/// the `--console` lines beside them (the LOM lines), each once.
+pub fn kernel_and(host: &Host, explicit: &[PathBuf]) -> Vec<PathBuf> {
+    let mut all = prompt_consoles(host, &[]);
+    for path in explicit {
+        let named = host.path(&path.to_string_lossy());
+        let same = |p: &PathBuf| {
+            *p == named
+                || *p == *path
+                || matches!(
+                    (std::fs::canonicalize(p), std::fs::canonicalize(path)),
+                    (Ok(a), Ok(b)) if a == b
+                )
+        };
+        if !all.iter().any(same) {
+            all.push(path.clone());
+        }
+    }
+    all
+}
+
 /// Under systemd, its console agent asks on every active kernel console:
 /// keygate must not prompt on those itself (two readers would split the
 /// typed characters between them). True for `/dev/console`, for a device the
@@ -109,5 +130,16 @@ mod tests {
         );
         let explicit = vec![PathBuf::from("/dev/ttyS2")];
         assert_eq!(prompt_consoles(&host, &explicit), explicit);
+        // The initramfs: the kernel's consoles and the named line, once each.
+        let lom = dir.path().join("dev/ttyS2");
+        let twice = vec![lom.clone(), dir.path().join("dev/ttyS1")];
+        assert_eq!(
+            kernel_and(&host, &twice),
+            vec![
+                dir.path().join("dev/tty0"),
+                dir.path().join("dev/ttyS1"),
+                lom
+            ]
+        );
     }
 }

@@ -4,6 +4,7 @@ pub mod attempt;
 mod cached;
 pub mod consoles;
 mod hint;
+mod initramfs;
 mod luks;
 mod prompts;
 mod providers;
@@ -62,8 +63,25 @@ pub fn read_plan(zfs: &Zfs, targets: &[String]) -> Result<Plan, ZfsError> {
 }
 
 /// Run the gate. `events` carries signals (and, once sources run, their
-/// passphrases); `events_tx` is its sending side, for the sources.
+/// passphrases); `events_tx` is its sending side, for the sources. Outside
+/// the initramfs, the passphrase the initramfs handed over is removed from
+/// the kernel keyring when the gate ends, on every path.
 pub fn run(
+    ctx: &Context,
+    args: &GateSettings,
+    events: Receiver<Event>,
+    events_tx: Sender<Event>,
+) -> Outcome {
+    let outcome = gate(ctx, args, events, events_tx);
+    if args.initramfs && outcome == Outcome::Exit(0) {
+        initramfs::open_pool_siblings(ctx, args, &Reporter::new(ctx.manager.clone(), Vec::new()));
+    } else if !args.initramfs {
+        cached::remove_handover(ctx, &Reporter::new(ctx.manager.clone(), Vec::new()));
+    }
+    outcome
+}
+
+fn gate(
     ctx: &Context,
     args: &GateSettings,
     events: Receiver<Event>,

@@ -34,6 +34,8 @@ impl Session<'_> {
         let mut paths =
             if self.args.mode == Mode::Wait || (agent_consoles && self.args.consoles.is_empty()) {
                 Vec::new()
+            } else if self.args.initramfs {
+                consoles::kernel_and(&self.ctx.host, &self.args.consoles)
             } else {
                 consoles::prompt_consoles(&self.ctx.host, &self.args.consoles)
             };

@@ -70,6 +70,9 @@ pub enum SourceId {
     Keyring,
     /// A key provider (`[[provider]]`), by its name.
     Provider(String),
+    /// The passphrase the initramfs's gate handed over in the kernel
+    /// keyring, read once at start.
+    Handover,
 }
 
 impl SourceId {
@@ -80,7 +83,7 @@ impl SourceId {
             SourceId::Console(name) => Some(format!("console {name}")),
             SourceId::AskPassword => Some("systemd password agents".into()),
             SourceId::Provider(name) => Some(format!("provider {name}")),
-            SourceId::ControlSocket { .. } | SourceId::Keyring => None,
+            SourceId::ControlSocket { .. } | SourceId::Keyring | SourceId::Handover => None,
         }
     }
 }
@@ -95,6 +98,7 @@ impl fmt::Display for SourceId {
             SourceId::ControlSocket { pid } => write!(f, "the control socket (pid {pid})"),
             SourceId::Keyring => f.write_str("systemd-cryptsetup's cache in the kernel keyring"),
             SourceId::Provider(name) => write!(f, "provider {name}"),
+            SourceId::Handover => f.write_str("the initramfs (kernel keyring)"),
         }
     }
 }

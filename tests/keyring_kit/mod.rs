@@ -38,6 +38,11 @@ impl TestKey {
         cmd.env("KEYGATE_KEYRING_KEY", &self.name);
     }
 
+    /// Point keygate's initramfs hand-over at this key.
+    pub fn apply_handover(&self, cmd: &mut Command) {
+        cmd.env("KEYGATE_HANDOVER_KEY", &self.name);
+    }
+
     /// Store `payload` as systemd-cryptsetup does: in `@u`, with `timeout`.
     pub fn add(&self, payload: &[u8], timeout: Duration) {
         // SAFETY: NUL-terminated strings and a payload slice that lives

@@ -35,6 +35,8 @@ pub fn keygate_at(bin: &Path, sim: &Sim, args: &[&str]) -> Command {
     // key of its own (tests/keyring_kit), it reads one that nobody adds, so
     // a passphrase cached on the machine never takes part in a test.
     c.env("KEYGATE_KEYRING_KEY", "keygate-test-no-such-key");
+    // Nor a hand-over key of the machine's, which a gate would remove.
+    c.env("KEYGATE_HANDOVER_KEY", "keygate-test-no-handover-key");
     c
 }
 
