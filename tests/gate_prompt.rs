@@ -454,3 +454,30 @@ fn a_wrong_passphrase_is_answered_after_one_wave_and_the_rest_tried_behind() {
     );
     assert_eq!(loads.len(), 2 * width + 1, "{loads:?}");
 }
+
+#[test]
+fn a_rejected_passphrase_is_answered_without_reading_the_key_state_again() {
+    // A try that opened nothing changed nothing: the person is answered
+    // without another `zfs get` (polls are an hour apart here).
+    let sim = Sim::locked_root_with_child(PASS);
+    let tty = Pty::new();
+    let args = [
+        "--mode",
+        "prompt",
+        "--poll-interval",
+        "1h",
+        "--console",
+        &tty.path,
+    ];
+    let child = kit::spawn_gate(&sim, None, &args);
+    tty.expect("Enter passphrase for nest/a: ");
+    let reads_before = sim.count_calls("get");
+    tty.type_bytes(b"not-the-passphrase\r");
+    tty.expect("wrong passphrase for nest/a.");
+    tty.expect_n("Enter passphrase for nest/a: ", 2, Duration::from_secs(20));
+    assert_eq!(sim.count_calls("get"), reads_before, "{:?}", sim.calls());
+    tty.type_bytes(b"hunter2hunter2\r");
+    let out = finish(child, TIMEOUT);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    assert_eq!(sim.keystatus("nest/a"), "available");
+}

@@ -326,11 +326,6 @@ impl Session<'_> {
         result.rejected.splice(0..0, luks.rejected);
         result.failed.splice(0..0, luks.failed);
         self.share_back(source, &secret, !result.opened.is_empty());
-        if wave.rest.is_empty() {
-            drop(secret);
-        } else {
-            self.try_behind(source, secret, wave.rest);
-        }
         let before = plan.clone();
         self.take_in(plan, source, &result);
         let done = self.all_done(plan);
@@ -345,12 +340,21 @@ impl Session<'_> {
             failed: result.failed,
             remaining: self.typed_roots(plan),
         });
+        // The rest of the roots only once the source has its answer: their
+        // derivations would slow the new prompt down.
+        if wave.rest.is_empty() {
+            drop(secret);
+        } else {
+            self.try_behind(source, secret, wave.rest);
+        }
         done
     }
 
-    /// Report what one try of a passphrase did, and re-read the plan: one
-    /// read confirms what zfs said and notices anything loaded meanwhile by
-    /// someone else.
+    /// Report what one try of a passphrase did, and re-read the plan when
+    /// it opened something: one read confirms what zfs said and notices
+    /// anything loaded meanwhile by someone else. A try that opened nothing
+    /// changed nothing; the answer to it does not wait for a read (the
+    /// polls notice what others load).
     fn take_in(&mut self, plan: &mut Plan, source: &SourceId, result: &attempt::Attempt) {
         let provider = self.provider_settings(source);
         for (root, why) in &result.failed {
@@ -373,11 +377,12 @@ impl Session<'_> {
                 result.rejected.join(", ")
             ));
         }
+        if result.opened.is_empty() {
+            return;
+        }
         if let Ok(now_plan) = self.read() {
             *plan = now_plan;
-            if !result.opened.is_empty() {
-                self.open_keystores(plan);
-            }
+            self.open_keystores(plan);
         } else {
             for r in &mut plan.roots {
                 if result.opened.contains(&r.name) {
