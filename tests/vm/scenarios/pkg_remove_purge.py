@@ -54,15 +54,18 @@ def run(t):
     t.check(t.out("zfs get -H -o value mounted nest/plain") == "yes" and
             t.out("cat /nest/plain/canary") == "plain", "nest/plain mounted by zfs-mount.service")
     # Left until purge, as Debian keeps a removed package's configuration:
-    # the conffile and deb-systemd-helper's enablement (its record, and the
-    # two symlinks, now dangling, which systemd ignored on this boot).
+    # the conffiles (keygate.toml and zfs's initramfs drop-in, which does
+    # nothing without /usr/sbin/keygate) and deb-systemd-helper's enablement
+    # (its record, and the two symlinks, now dangling, which systemd ignored
+    # on this boot).
     left = t.out(KEYGATE_FILES).split()
     want = ["/etc/keygate", "/etc/keygate/keygate.toml",
             "/etc/systemd/system/local-fs.target.requires/keygate.service",
-            "/etc/systemd/system/zfs-mount.service.requires/keygate.service"]
+            "/etc/systemd/system/zfs-mount.service.requires/keygate.service",
+            "/etc/zfs/initramfs-tools-load-key.d/keygate"]
     t.check([f for f in left if "deb-systemd-helper" not in f] == want and
             "/var/lib/systemd/deb-systemd-helper-enabled/keygate.service.dsh-also" in left,
-            f"after remove only the conffile and the enablement are left ({' '.join(left)})")
+            f"after remove only the conffiles and the enablement are left ({' '.join(left)})")
 
     rc, out = t.sh("DEBIAN_FRONTEND=noninteractive apt-get purge -y keygate 2>&1", timeout=180)
     t.check(rc == 0, "apt-get purge keygate succeeded")

@@ -31,9 +31,10 @@ def journal(t) -> str:
 
 
 def wait_journal(t, needle: str, timeout: int = 120) -> None:
-    rc, _ = t.sh(f"end=$((SECONDS + {timeout})); while [ $SECONDS -lt $end ]; do "
-                 f"journalctl -b -u keygate.service --no-pager -o cat | grep -qF -- '{needle}' && exit 0; "
-                 f"sleep 0.5; done; false", timeout=timeout + 30)
+    # No `exit` here: the command runs in the harness's own shell.
+    rc, _ = t.sh(f"end=$((SECONDS + {timeout})); seen=no; while [ $SECONDS -lt $end ]; do "
+                 f"if journalctl -b -u keygate.service --no-pager -o cat | grep -qF -- '{needle}'; "
+                 f"then seen=yes; break; fi; sleep 0.5; done; [ $seen = yes ]", timeout=timeout + 30)
     t.check(rc == 0, f"keygate logged {needle!r}")
 
 
