@@ -783,6 +783,36 @@ fn bind_tang_orders_the_gate_after_the_network_until_unbound() {
 }
 
 #[test]
+fn bind_sss_with_a_tang_share_seals_and_orders_after_the_network() {
+    if !have(TANG_TOOLS) {
+        return;
+    }
+    let tang = Tang::start();
+    let sim = Sim::locked_root_with_child(PASS);
+    let host = host_root(&sim);
+    std::fs::create_dir_all(host.join("etc/keygate")).unwrap();
+    std::fs::create_dir_all(host.join("etc/systemd/system")).unwrap();
+    let before = tree(&host);
+    let config = format!("{{\"t\":1,\"pins\":{{\"tang\":[{}]}}}}", tang.config());
+    let (out, screen) = bind(&sim, &["nest/a", "sss", &config], b"hunter2hunter2\r", &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{screen}",
+        common::show(&out)
+    );
+    let sealed = std::fs::read(host.join("etc/keygate/providers/nest+a.jwe")).unwrap();
+    assert_eq!(provider_kit::decrypt(&sealed, &[]).as_deref(), Some(PASS));
+    // A Tang share needs the network at boot, as a Tang binding does.
+    let unit = host.join("etc/systemd/system/keygate.service.d/provider-nest+a.conf");
+    let text = std::fs::read_to_string(&unit).unwrap();
+    assert!(text.contains("After=network-online.target"), "{text}");
+    let out = common::run_with_timeout(kit::keygate(&sim, &["unbind", "nest/a"]), TIMEOUT);
+    assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
+    assert_eq!(tree(&host), before, "unbind left something of bind's");
+}
+
+#[test]
 fn a_providers_stderr_is_logged_escaped_and_its_failure_named() {
     let sim = Sim::locked_root_with_child(PASS);
     configure(
