@@ -273,11 +273,17 @@ fn a_stale_socket_is_replaced_and_a_live_one_left_alone() {
         .stderr(Stdio::piped())
         .spawn_guarded();
     let out = finish(second, TIMEOUT);
-    assert!(
-        stderr_of(&out).contains("another keygate is already answering"),
-        "{}",
-        stderr_of(&out)
-    );
+    if !stderr_of(&out).contains("another keygate is already answering") {
+        // Say what became of the first gate too.
+        let alive = !gate_exited(&first);
+        signal(&first, Signal::SIGTERM);
+        let first_out = finish(first, TIMEOUT);
+        panic!(
+            "the second gate did not leave the live socket alone:\n{}\nthe first gate (alive: {alive}):\n{}",
+            stderr_of(&out),
+            common::show(&first_out)
+        );
+    }
     assert!(
         control_exchange(&socket, b"KEYGATE/1 STATUS\n").contains(&format!("pid\t{}", first.id()))
     );
