@@ -261,7 +261,24 @@ fn a_stale_socket_is_replaced_and_a_live_one_left_alone() {
     let sim = Sim::two_locked_roots(PASS);
     let socket = default_socket(&sim);
     std::fs::create_dir_all(socket.parent().unwrap()).unwrap();
-    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    // A stale socket: bound, never listening, as a crashed gate leaves it.
+    // (A listener closed here could live on for a moment in a child another
+    // test thread is forking, and answer as if a gate were there.)
+    {
+        use nix::sys::socket::{self as sock, AddressFamily, SockFlag, SockType, UnixAddr};
+        let fd = sock::socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .unwrap();
+        sock::bind(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            &UnixAddr::new(&socket).unwrap(),
+        )
+        .unwrap();
+    }
     assert!(socket.exists(), "stale socket file stays behind");
     let first = spawn_wait(&sim, &[]);
     assert!(eventually(Duration::from_secs(10), || {

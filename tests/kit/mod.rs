@@ -332,9 +332,12 @@ pub fn spawn_wait(sim: &Sim, extra: &[&str]) -> ChildGuard {
     args.extend_from_slice(extra);
     let child = spawn_gate(sim, None, &args);
     let socket = default_socket(sim);
+    // Up means answering: the file exists from bind() on, before listen().
     assert!(
-        eventually(Duration::from_secs(20), || socket.exists()),
-        "the gate never made its socket"
+        eventually(Duration::from_secs(20), || {
+            std::os::unix::net::UnixStream::connect(&socket).is_ok()
+        }),
+        "the gate never answered on its socket"
     );
     child
 }
