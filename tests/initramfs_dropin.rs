@@ -158,7 +158,8 @@ fn one_prompt_opens_both_roots_of_the_pool_and_the_later_root_asks_nothing() {
     let left = handover
         .seconds_left()
         .expect("the hand-over key has a timeout");
-    assert!((250..=300).contains(&left), "{left} s left");
+    // /proc/keys shows whole minutes above 60 s: 299 s left reads "4m".
+    assert!((240..=300).contains(&left), "{left} s left");
     assert!(!kit::contains_bytes(&out.stderr, PASS) && !kit::contains_bytes(&out.stdout, PASS));
 }
 
