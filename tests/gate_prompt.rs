@@ -126,12 +126,7 @@ fn second_prompt_names_the_root_that_rejected_it() {
     assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
     assert_eq!(sim.keystatus("nest/c"), "available");
     // The second passphrase was tried only on the root still locked.
-    let loads: Vec<String> = sim
-        .calls()
-        .into_iter()
-        .filter(|c| c[0] == "load-key")
-        .map(|c| c[3].clone())
-        .collect();
+    let loads = loaded_roots(&sim);
     assert_eq!(loads.len(), 3, "{loads:?}");
     assert_eq!(loads[2], "nest/c");
 }
@@ -441,12 +436,7 @@ fn a_wrong_passphrase_is_answered_after_one_wave_and_the_rest_tried_behind() {
         "{err}"
     );
     // nest/z was tried once (behind the prompt), each of the others twice.
-    let loads: Vec<String> = sim
-        .calls()
-        .into_iter()
-        .filter(|c| c[0] == "load-key")
-        .map(|c| c[3].clone())
-        .collect();
+    let loads = loaded_roots(&sim);
     assert_eq!(
         loads.iter().filter(|r| *r == "nest/z").count(),
         1,
@@ -480,4 +470,13 @@ fn a_rejected_passphrase_is_answered_without_reading_the_key_state_again() {
     let out = finish(child, TIMEOUT);
     assert_eq!(out.status.code(), Some(0), "{}", common::show(&out));
     assert_eq!(sim.keystatus("nest/a"), "available");
+}
+
+/// The root of each `zfs load-key` call, in order.
+fn loaded_roots(sim: &Sim) -> Vec<String> {
+    sim.calls()
+        .into_iter()
+        .filter(|c| c[0] == "load-key")
+        .map(|c| c[3].clone())
+        .collect()
 }

@@ -600,12 +600,7 @@ fn bind_and_unbind_a_tpm2_root_round_trip() {
         b"wrong-passphrase\r",
         &envs,
     );
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}\n{screen}",
-        common::show(&out)
-    );
+    exits(&out, &screen, 1);
     assert!(
         screen.contains("wrong passphrase for nest/a; nothing was bound"),
         "{screen}"
@@ -618,12 +613,7 @@ fn bind_and_unbind_a_tpm2_root_round_trip() {
         b"hunter2hunter2\r",
         &envs,
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{screen}",
-        common::show(&out)
-    );
+    exits(&out, &screen, 0);
     assert!(
         !screen.contains("hunter2"),
         "the passphrase was echoed: {screen}"
@@ -759,12 +749,7 @@ fn bind_tang_orders_the_gate_after_the_network_until_unbound() {
         b"hunter2hunter2\r",
         &[],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{screen}",
-        common::show(&out)
-    );
+    exits(&out, &screen, 0);
     let unit = host.join("etc/systemd/system/keygate.service.d/provider-nest+a.conf");
     let text = std::fs::read_to_string(&unit).unwrap();
     assert!(
@@ -795,12 +780,7 @@ fn bind_sss_with_a_tang_share_seals_and_orders_after_the_network() {
     let before = tree(&host);
     let config = format!("{{\"t\":1,\"pins\":{{\"tang\":[{}]}}}}", tang.config());
     let (out, screen) = bind(&sim, &["nest/a", "sss", &config], b"hunter2hunter2\r", &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{screen}",
-        common::show(&out)
-    );
+    exits(&out, &screen, 0);
     let sealed = std::fs::read(host.join("etc/keygate/providers/nest+a.jwe")).unwrap();
     assert_eq!(provider_kit::decrypt(&sealed, &[]).as_deref(), Some(PASS));
     // A Tang share needs the network at boot, as a Tang binding does.
@@ -847,5 +827,15 @@ fn a_providers_stderr_is_logged_escaped_and_its_failure_named() {
     assert!(
         !tty.output().contains("\u{1b}[2J"),
         "an escape reached the console"
+    );
+}
+
+/// `out` exited with `code`; otherwise show its output and the screen.
+fn exits(out: &std::process::Output, screen: &str, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}\n{screen}",
+        common::show(out)
     );
 }
