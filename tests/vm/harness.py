@@ -290,16 +290,30 @@ class Vm:
         self.lines: dict[str, Serial] = {}
         self.t_start = 0.0
 
-    def qemu_argv(self) -> list[str]:
-        img = self.cfg.image_dir
-        cmdline = (f"root=LABEL=kgroot rw console={self.console},115200 panic=-1 "
+    def machine_argv(self, initrd: Path, cmdline: str) -> list[str]:
+        """qemu with the image's kernel, INITRD and the kernel command line
+        (the console and the settings every boot has, then CMDLINE)."""
+        cmdline = (f"{cmdline} console={self.console},115200 panic=-1 "
                    "systemd.show_status=1 net.ifnames=0 " + self.cmdline_extra)
-        argv = ["qemu-system-x86_64", "-machine", "pc", *self.cfg.accel_args,
+        return ["qemu-system-x86_64", "-machine", "pc", *self.cfg.accel_args,
                 "-smp", "2", "-m", "2048", "-nodefaults", "-no-user-config",
                 "-display", "none", "-vga", "none", "-nic", "none", "-no-reboot",
-                "-kernel", str(img / "vmlinuz"), "-initrd", str(img / "initrd.img"),
-                "-append", cmdline.strip(),
-                "-drive", f"file={self.rundir / 'root.qcow2'},if=virtio,format=qcow2,cache=unsafe,discard=unmap"]
+                "-kernel", str(self.cfg.image_dir / "vmlinuz"), "-initrd", str(initrd),
+                "-append", " ".join(cmdline.split())]
+
+    def serial_argv(self) -> list[str]:
+        """The three serial lines, each a unix socket qemu waits on."""
+        argv: list[str] = []
+        for i in range(3):
+            sock = self.rundir / f"ttyS{i}.sock"
+            argv += ["-chardev", f"socket,id=s{i},path={sock},server=on,wait=on",
+                     "-serial", f"chardev:s{i}"]
+        return argv
+
+    def qemu_argv(self) -> list[str]:
+        img = self.cfg.image_dir
+        argv = self.machine_argv(img / "initrd.img", "root=LABEL=kgroot rw")
+        argv += ["-drive", f"file={self.rundir / 'root.qcow2'},if=virtio,format=qcow2,cache=unsafe,discard=unmap"]
         for i in range(2):
             argv += ["-drive", f"file={self.rundir / f'pool{i}.img'},if=none,id=pool{i},format=raw,cache=unsafe",
                      "-device", f"virtio-blk-pci,drive=pool{i},serial=pool{i}"]
@@ -316,11 +330,7 @@ class Vm:
         if self.payload:
             argv += ["-drive", f"file={self.payload},if=none,id=payload,format=raw,readonly=on",
                      "-device", "virtio-blk-pci,drive=payload,serial=kgpayload"]
-        for i in range(3):
-            sock = self.rundir / f"ttyS{i}.sock"
-            argv += ["-chardev", f"socket,id=s{i},path={sock},server=on,wait=on",
-                     "-serial", f"chardev:s{i}"]
-        return argv
+        return argv + self.serial_argv()
 
     def tpm_socket(self) -> Path:
         return self.rundir / f"{self.label}-swtpm.sock"
@@ -977,6 +987,25 @@ def qemu_aborted(rundir: Path) -> str | None:
     return None
 
 
+# The per-scenario disks of the encrypted-root scenarios (rootzfs.py).
+ROOTZFS_DISKS = ("rpool.qcow2", "tank.qcow2")
+
+
+def test_class(module) -> type:
+    """What a scenario's run(t) gets: an OpenRcTest for INIT = "openrc", a
+    rootzfs.RootZfsTest for ROOT = "zfs" (an encrypted root on ZFS, booted
+    through an initramfs), else a Test."""
+    if getattr(module, "ROOT", None) == "zfs":
+        # rootzfs.py imports this file as `harness`: the same module, not a
+        # second copy with classes of its own.
+        sys.modules.setdefault("harness", sys.modules[__name__])
+        import rootzfs
+        return rootzfs.RootZfsTest
+    if getattr(module, "INIT", "systemd") == "openrc":
+        return OpenRcTest
+    return Test
+
+
 def run_one(cfg: Config, name: str) -> str:
     """A scenario; run once more, from scratch, when it failed because qemu
     itself aborted (QEMU_ABORT), which is said in its result. A second
@@ -1002,7 +1031,7 @@ def run_attempt(cfg: Config, name: str, retried: str | None = None) -> str:
         rundir.rename(cfg.results / f"{name}.aborted")
     shutil.rmtree(rundir, ignore_errors=True)
     rundir.mkdir(parents=True)
-    t = (OpenRcTest if getattr(module, "INIT", "systemd") == "openrc" else Test)(cfg, name, module, rundir)
+    t = test_class(module)(cfg, name, module, rundir)
     t0 = time.monotonic()
     status, why = "PASS", ""
     missing = missing_features(cfg, module)
@@ -1025,7 +1054,7 @@ def run_attempt(cfg: Config, name: str, retried: str | None = None) -> str:
             t.vm.kill()  # the overlay is thrown away: no need for a clean shutdown
     dt = time.monotonic() - t0
     t.timing("total", dt)
-    for f in ("root.qcow2", "pool0.img", "pool1.img", "payload.img"):
+    for f in ("root.qcow2", "pool0.img", "pool1.img", "payload.img", *ROOTZFS_DISKS):
         (rundir / f).unlink(missing_ok=True)
     for f in rundir.glob("*.sock"):
         f.unlink()

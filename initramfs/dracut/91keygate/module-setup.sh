@@ -35,5 +35,13 @@ install() {
 		# Before zfs's mount hook (mount 98), which then finds the pool
 		# imported and the key loaded.
 		inst_hook pre-mount 95 "$moddir/keygate-pre-mount.sh"
+		# zfs's key hook (pre-mount 90) is for a systemd initramfs only:
+		# it returns at once when there is no systemctl, and otherwise
+		# waits for zfs-import.target. A shell initramfs built on a
+		# systemd machine has systemctl all the same (poweroff, reboot
+		# and halt are links to it), so that hook would wait forever,
+		# before keygate's. The key is keygate's here, with zfs's mount
+		# hook as the fallback that asks.
+		rm -f "$initdir/lib/dracut/hooks/pre-mount/90-zfs-load-key.sh"
 	fi
 }

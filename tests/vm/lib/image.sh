@@ -4,12 +4,22 @@
 # either and the next run builds a new image.
 #
 # Output, in "$IMAGE_DIR": disk.qcow2 (root ext4, whole disk, no partition
-# table), vmlinuz, initrd.img, kernel-version, zfs-version.
+# table), vmlinuz, initrd.img, kernel-version, zfs-version, and tree/: the
+# guest's root tree itself, from which the encrypted-root scenarios build
+# their initramfs images on the host (lib/rootzfs-initrds.sh).
 
 GUEST_SUITE=bookworm
 GUEST_BASE_PKGS=systemd,systemd-sysv,udev,kmod,e2fsprogs,procps,util-linux,less
 GUEST_KERNEL_PKGS="linux-image-amd64 linux-headers-amd64"
-GUEST_ZFS_PKGS="zfs-dkms zfsutils-linux"
+# zfs-initramfs: zfs's initramfs-tools scripts, for the encrypted-root
+# scenarios (the image's own initrd boots the ext4 root and ignores them).
+GUEST_ZFS_PKGS="zfs-dkms zfsutils-linux zfs-initramfs"
+# The other initramfs generator, beside initramfs-tools: dracut-core 059
+# from bookworm (the dracut metapackage conflicts with initramfs-tools), and
+# the files of zfs-dracut from backports unpacked without its dependency on
+# dracut. The encrypted-root scenarios build every initramfs from this tree.
+GUEST_DRACUT_PKGS="dracut-core"
+GUEST_DRACUT_ZFS=zfs-dracut
 # LUKS scenarios: the cryptsetup CLI (bookworm's systemd package already ships
 # systemd-cryptsetup and its generator, and depends on libcryptsetup12), and
 # keyctl to look at the kernel keyring from the guest shell. No
@@ -72,6 +82,7 @@ build_image() {
     mkdir -p "$out"
     mv "$work"/disk.qcow2 "$work"/vmlinuz "$work"/initrd.img \
         "$work"/kernel-version "$work"/zfs-version "$out"/
+    mv "$root" "$out/tree"
     touch "$out/complete"
     rm -rf "$work"
     trap - EXIT INT TERM
@@ -108,6 +119,15 @@ EOF
     # shellcheck disable=SC2086
     in_chroot "$root" apt-get install -y -t "$GUEST_SUITE-backports" $GUEST_ZFS_PKGS \
         >>"$logf" 2>&1 || { tail -n 40 "$logf" >&2; die "apt-get (zfs) failed"; }
+    log "apt-get: $GUEST_DRACUT_PKGS, and $GUEST_DRACUT_ZFS unpacked"
+    {
+        # shellcheck disable=SC2086
+        in_chroot "$root" apt-get install -y $GUEST_DRACUT_PKGS
+        in_chroot "$root" sh -c "cd /tmp && apt-get download $GUEST_DRACUT_ZFS/$GUEST_SUITE-backports"
+        dpkg-deb -x "$root"/tmp/"$GUEST_DRACUT_ZFS"_*.deb "$root"
+        rm -f "$root"/tmp/"$GUEST_DRACUT_ZFS"_*.deb
+        [[ -f $root/usr/lib/dracut/modules.d/90zfs/module-setup.sh ]]
+    } >>"$logf" 2>&1 || { tail -n 30 "$logf" >&2; die "apt-get (dracut) failed"; }
     log "apt-get: LUKS tools ($GUEST_LUKS_PKGS)"
     # shellcheck disable=SC2086
     in_chroot "$root" apt-get install -y $GUEST_LUKS_PKGS \

@@ -1,0 +1,19 @@
+"""v. Root on encrypted ZFS, dracut with systemd in the initramfs (dracut
+059, zfs's 90zfs module and keygate's 91keygate, --no-hostonly),
+root=zfs:rpool/ROOT/debian. keygate-initrd.service loads the root's key
+after zfs-import.target and before dracut-pre-mount.service, so zfs's own
+systemd-ask-password prompt never appears. Typed once on ttyS1; then as u."""
+
+DESCRIPTION = "root on encrypted ZFS, dracut (systemd initramfs): typed once on ttyS1"
+ROOT = "zfs"
+SETUP = ""
+
+
+def run(t):
+    vm = t.boot_root("dracut-systemd", "zfs:rpool/ROOT/debian")
+    lom = vm.lines["ttyS1"]
+    t.note(f"asked on ttyS1: {t.wait_question(lom)!r}")
+    t.wait_question(vm.lines["ttyS0"], timeout=60)
+    t.timing("boot_to_prompt", vm.since_start())
+    lom.type(t.PASS + "\r")
+    t.assert_booted(vm, "dracut-systemd", {"ttyS0": 1, "ttyS1": 1})
