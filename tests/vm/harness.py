@@ -582,15 +582,19 @@ class Test:
                        f"{ds} still locked while held")
             self.check(self.out(f"zfs get -H -o value mounted {ds}") == "no", f"{ds} not mounted while held")
 
+    def assert_ready(self, what: str = "keygate.service") -> None:
+        """keygate.service sent READY=1 and ended well."""
+        rc, out = self.sh("systemctl show -p Result -p ActiveEnterTimestampMonotonic keygate.service")
+        self.check(rc == 0 and "Result=success" in out and "ActiveEnterTimestampMonotonic=0" not in out,
+                   f"{what} sent READY=1 and succeeded ({' '.join(out.split())})")
+
     def wait_multi_user(self, timeout: float = 180) -> float:
         t0 = time.monotonic()
         self.wait_unit_state("multi-user.target", "active", timeout)
         return time.monotonic() - t0
 
     def assert_unlocked_and_running(self, datasets: list[str], dependent: str = "kgvm-needs-data") -> None:
-        rc, out = self.sh("systemctl show -p Result -p ActiveEnterTimestampMonotonic keygate.service")
-        self.check(rc == 0 and "Result=success" in out and "ActiveEnterTimestampMonotonic=0" not in out,
-                   f"keygate.service sent READY=1 and succeeded ({' '.join(out.split())})")
+        self.assert_ready()
         for ds in datasets:
             self.check(self.out(f"zfs get -H -o value keystatus {ds}") == "available", f"{ds} key available")
             self.check(self.out(f"zfs get -H -o value mounted {ds}") == "yes", f"{ds} mounted")
@@ -690,14 +694,30 @@ def openrc_debs(cfg: Config) -> Path:
     if out.returncode != 0:
         shutil.rmtree(tmp, ignore_errors=True)
         raise ScenarioFailed(f"apt-get download {' '.join(OPENRC_DEBS)} failed:\n{out.stderr[-1000:]}")
-    (tmp / "complete").touch()
-    if (d / "complete").exists():  # another run got there first
-        shutil.rmtree(tmp, ignore_errors=True)
-    else:
-        shutil.rmtree(d, ignore_errors=True)
-        tmp.rename(d)
+    publish_cache_dir(tmp, d)
     log(f"OpenRC packages downloaded in {time.monotonic() - t0:.1f}s: {d}")
     return d
+
+
+def drop_failed_build(cfg: Config, work: Path, label: str, logs: str) -> None:
+    """A cache entry's build boot failed: keep its logs (LABEL-*) in the
+    results' LOGS directory, throw the rest away."""
+    into = cfg.results / logs
+    into.mkdir(parents=True, exist_ok=True)
+    for f in work.glob(f"{label}-*"):
+        shutil.copy(f, into / f.name)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def publish_cache_dir(work: Path, d: Path) -> None:
+    """Mark the finished cache entry WORK complete and move it to D, unless
+    another run got there first (then WORK goes)."""
+    (work / "complete").touch()
+    if (d / "complete").exists():
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        shutil.rmtree(d, ignore_errors=True)
+        work.rename(d)
 
 
 def make_ext4(d: Path, img: Path) -> Path:
@@ -755,23 +775,14 @@ def openrc_base(cfg: Config) -> tuple[Path, float]:
         vm.wait_exit(120)
     except ScenarioFailed:
         vm.kill()
-        logs = cfg.results / "openrc-disk"
-        logs.mkdir(parents=True, exist_ok=True)
-        for f in work.glob("openrc-base-*"):
-            shutil.copy(f, logs / f.name)
-        shutil.rmtree(work, ignore_errors=True)
+        drop_failed_build(cfg, work, "openrc-base", "openrc-disk")
         raise
     finally:
         vm.kill()
     for f in ("pool0.img", "pool1.img", "payload.img", *[f"ttyS{i}.sock" for i in range(3)]):
         (work / f).unlink(missing_ok=True)
     (work / "root.qcow2").rename(work / "disk.qcow2")
-    (work / "complete").touch()
-    if (d / "complete").exists():
-        shutil.rmtree(work, ignore_errors=True)
-    else:
-        shutil.rmtree(d, ignore_errors=True)
-        work.rename(d)
+    publish_cache_dir(work, d)
     return d / "disk.qcow2", time.monotonic() - t0
 
 

@@ -16,32 +16,24 @@
 set -euo pipefail
 tree=$1 kver=$2 deb=$3 config=$4 out=$5
 
-log() { printf '[vm %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=common.sh
+source "$here/common.sh"
+# shellcheck source=image.sh
+source "$here/image.sh" # chroot_mount, chroot_umount, in_chroot
 
 work=$(mktemp -d "$out/.initrds.XXXXXX")
 root=$work/root
-mounts=()
 cleanup() {
-    local i
-    for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do umount -l "${mounts[i]}" 2>/dev/null || true; done
+    chroot_umount
+    umount -l "$root" 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
 mkdir -p "$work/upper" "$work/work" "$root"
 mount -t overlay overlay -o "lowerdir=$tree,upperdir=$work/upper,workdir=$work/work" "$root"
-mounts+=("$root")
-mount -t proc proc "$root/proc"
-mounts+=("$root/proc")
-mount -t sysfs sysfs "$root/sys"
-mounts+=("$root/sys")
-mount --bind /dev "$root/dev"
-mounts+=("$root/dev")
-
-in_root() {
-    DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-        chroot "$root" "$@"
-}
+chroot_mount "$root"
+in_root() { in_chroot "$root" "$@"; }
 
 logf=$out/build.log
 : >"$logf"

@@ -33,6 +33,15 @@ UNIT
     systemctl enable "$name.service"
 }
 
+# install_done: the end of an install boot under systemd: everything on
+# disk, the token the harness waits for on the console, power off.
+install_done() {
+    sync
+    echo "kgvm-install: KGVM-INSTALL-OK"
+    echo "KGVM-INSTALL-OK" >/dev/ttyS0
+    systemctl --no-block poweroff
+}
+
 # gate_dropin ARGS...: replace keygate.service's gate arguments (drop-in).
 gate_dropin() {
     mkdir -p /etc/systemd/system/keygate.service.d

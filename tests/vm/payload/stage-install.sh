@@ -64,10 +64,7 @@ main() {
     zfs unmount -a || true
     zfs unload-key -a || true
     systemctl daemon-reload
-    sync
-    say "KGVM-INSTALL-OK"
-    echo "KGVM-INSTALL-OK" >/dev/ttyS0
-    systemctl --no-block poweroff
+    install_done
 }
 
 main "$@"

@@ -9,31 +9,13 @@ set -euo pipefail
 P=/kgvm/payload
 R=/mnt
 say() { echo "kgvm-install: $*"; }
+# shellcheck source=/dev/null
+source "$P/lib.sh"
 
 mounts=()
 bind() {
     mount --bind "/$1" "$R/$1"
     mounts+=("$R/$1")
-}
-
-# needs_unit NAME DIR: a service after local-fs.target that fails unless the
-# canary file in DIR is there.
-needs_unit() {
-    local name=$1 dir=$2
-    cat >"$R/etc/systemd/system/$name.service" <<UNIT
-[Unit]
-Description=keygate VM tier: a service that needs $dir
-After=local-fs.target zfs-mount.service
-
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart=/bin/sh -c 'echo ran >/run/$name.ran; test -f $dir/canary'
-
-[Install]
-WantedBy=multi-user.target
-UNIT
-    chroot "$R" systemctl enable --quiet "$name.service"
 }
 
 main() {
@@ -59,15 +41,15 @@ main() {
     # No zpool.cache: the real root finds tank by scanning, as zfs does on a
     # machine without a cache file (Debian enables only the cache import).
     chroot "$R" systemctl enable --quiet zfs-import-scan.service
-    needs_unit kgvm-needs-data /data
-    needs_unit kgvm-needs-vault /tank/vault
+    # Services that need the data roots (lib.sh, run in the root).
+    cp "$P/lib.sh" "$R/tmp/kgvm-lib.sh"
+    chroot "$R" bash -c '. /tmp/kgvm-lib.sh && mk_dependent_unit kgvm-needs-data rpool/data &&
+        mk_dependent_unit kgvm-needs-vault tank/vault'
+    rm -f "$R/tmp/kgvm-lib.sh"
     for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do umount "${mounts[i]}"; done
     zfs unmount -a
     zpool export rpool
-    sync
-    say "KGVM-INSTALL-OK"
-    echo "KGVM-INSTALL-OK" >/dev/ttyS0
-    systemctl --no-block poweroff
+    install_done
 }
 
 main "$@"

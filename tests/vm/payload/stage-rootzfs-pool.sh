@@ -14,6 +14,8 @@
 set -euo pipefail
 P=/kgvm/payload
 say() { echo "kgvm-install: $*"; }
+# shellcheck source=/dev/null
+source "$P/lib.sh"
 
 passphrase() { cat "$P/passphrase"; }
 
@@ -29,8 +31,8 @@ make_pools() {
     zfs mount rpool/ROOT/debian
     zpool set bootfs=rpool/ROOT/debian rpool
     passphrase | zfs create -o encryption=on -o keyformat=passphrase -o keylocation=prompt \
-        -o mountpoint=/data rpool/data
-    echo "canary of rpool/data" >/mnt/data/canary
+        -o mountpoint=/rpool/data rpool/data
+    echo "canary of rpool/data" >/mnt/rpool/data/canary
     zpool create -f -o cachefile=none -O mountpoint=none -O canmount=off tank \
         /dev/disk/by-id/virtio-tank0
     passphrase | zfs create -o encryption=on -o keyformat=passphrase -o keylocation=prompt \
@@ -58,10 +60,7 @@ main() {
     zfs unmount -a
     zpool export tank
     zpool export rpool
-    sync
-    say "KGVM-INSTALL-OK"
-    echo "KGVM-INSTALL-OK" >/dev/ttyS0
-    systemctl --no-block poweroff
+    install_done
 }
 
 main "$@"
