@@ -122,14 +122,30 @@ keys_ok() { # DATASET: every encrypted dataset under it has its key
 }
 fail() { echo "kgbench-error: $*"; exit 1; }
 
-# waitfor FILE REGEX COUNT [PAUSE]: until COUNT lines of FILE match REGEX.
-# While a measurement runs, one grep per PAUSE (0.1 s): a tighter loop of
-# forks takes CPU from the zfs processes being timed under TCG.
+# waitfor FILE REGEX COUNT: until COUNT lines of FILE match REGEX (before a
+# clock starts only: each try forks a grep).
 waitfor() {
     local end=$((SECONDS + 600))
     until [ "$(grep -c -- "$2" "$1" 2>/dev/null)" -ge "$3" ]; do
         [ $SECONDS -lt $end ] || fail "no '$2' x$3 in $1: $(tr -cd '[:print:]\n' <"$1")"
-        sleep "${4:-0.02}"
+        sleep 0.02
+    done
+}
+
+# prompts FD COUNT: read the pty output on FD until COUNT more passphrase
+# prompts have shown, copying it to $D/out. Unlike waitfor, it forks
+# nothing and sleeps in read(): a clock stopped by a polling loop would
+# take CPU from the derivations it times (a grep under TCG costs about as
+# much as a process start, 40 ms, ten times a second).
+prompts() {
+    local fd=$1 want=$2 seen=0 c tail=
+    while [ $seen -lt "$want" ]; do
+        IFS= read -r -N 1 -t 600 -u "$fd" c ||
+            fail "no 'Enter passphrase' x$want: $(tr -cd '[:print:]\n' <$D/out)"
+        printf '%s' "$c" >>$D/out
+        tail=$tail$c
+        [ ${#tail} -le 16 ] || tail=${tail:1}
+        [ "$tail" != "Enter passphrase" ] || seen=$((seen + 1))
     done
 }
 
@@ -188,16 +204,16 @@ v_keygate() { # a: N, keygate unlock on a pty, no gate running
 v_wrong() { # a waiting gate on a pty, 4 roots: wrong passphrase to the next prompt
     local kg=${1:-keygate} tag=${2:-}
     unload bench/n4
-    rm -f $D/in $D/out $D/pid $D/sock; mkfifo $D/in
-    timeout 600 script -qfec "sh -c 'echo \$\$ >$D/pid; exec $kg --service-manager none gate --mode prompt --console \$(tty) --no-ask-password --socket $D/sock --poll-interval 1h bench/n4'" /dev/null <$D/in >$D/out 2>&1 &
+    rm -f $D/in $D/pty $D/out $D/pid $D/sock; mkfifo $D/in $D/pty
+    timeout 600 script -qfec "sh -c 'echo \$\$ >$D/pid; exec $kg --service-manager none gate --mode prompt --console \$(tty) --no-ask-password --socket $D/sock --poll-interval 1h bench/n4'" /dev/null <$D/in >$D/pty 2>&1 &
     local pid=$! a b
-    exec 3>$D/in
-    waitfor $D/out 'Enter passphrase' 1
-    a=$(now); printf '%s\n' "$WRONG" >&3; waitfor $D/out 'Enter passphrase' 2 0.1; b=$(now)
+    exec 3>$D/in 4<$D/pty
+    prompts 4 1
+    a=$(now); printf '%s\n' "$WRONG" >&3; prompts 4 1; b=$(now)
     grep -q 'wrong passphrase' $D/out || fail "no wrong-passphrase message: $(tr -cd '[:print:]\n' <$D/out)"
     sample "n4_wrong_keygate$tag" $((b - a))
-    kill -TERM "$(cat $D/pid)"; wait "$pid"
-    exec 3>&-
+    kill -TERM "$(cat $D/pid)"; cat <&4 >>$D/out; wait "$pid"
+    exec 3>&- 4<&-
 }
 
 v_check() { # keygate check vs its bare zfs get vs zfs get -r without -t
@@ -216,6 +232,50 @@ v_check() { # keygate check vs its bare zfs get vs zfs get -r without -t
         [ $rc -le 1 ] || fail "$KGB_BASE check rc=$rc"
         sample check_keygate_base $((b - a))
     fi
+}
+
+# Part 4's span, taken apart by hand in a booted guest (pool bench not yet
+# imported, so nest's two file keys are all there is, as at boot).
+lock_files() {
+    local r
+    for r in nest/f1 nest/f2; do
+        zfs unmount "$r" 2>/dev/null
+        zfs unload-key "$r" || fail "unload-key $r"
+    done
+}
+files_ok() { [ "$(zfs get -H -o value keystatus nest/f1 nest/f2 | sort -u)" = available ] || fail "$1 left nest/f1, nest/f2 locked"; }
+v_gate_files() { # the gate as keygate.service runs it, both file keys locked
+    lock_files
+    local a b rc=0
+    a=$(now); keygate --service-manager none gate >/dev/null 2>&1 || rc=$?; b=$(now)
+    [ $rc = 0 ] || fail "keygate gate rc=$rc"
+    files_ok "keygate gate"
+    sample files_gate $((b - a))
+    zfs mount -a
+}
+v_get_files() { # the one zfs get keygate makes at boot (same argv)
+    local a b
+    a=$(now); zfs get -H -p -o name,property,value,source -r -t filesystem,volume \
+        encryption,encryptionroot,keyformat,keylocation,keystatus,mountpoint >/dev/null || fail get; b=$(now)
+    sample files_get $((b - a))
+}
+v_load_files() { # the two zfs load-key keygate then runs, at once
+    lock_files
+    local a b
+    a=$(now); zfs load-key nest/f1 & zfs load-key nest/f2; wait; b=$(now)
+    files_ok "zfs load-key"
+    sample files_load $((b - a))
+    zfs mount -a
+}
+v_mount_files() { # without keygate: zfs mount -a -l, against zfs mount -a
+    lock_files
+    local a b
+    a=$(now); zfs mount -a -l || fail "mount -a -l"; b=$(now)
+    files_ok "zfs mount -a -l"
+    sample files_mount_l $((b - a))
+    zfs unmount nest/f1 && zfs unmount nest/f2 || fail unmount
+    a=$(now); zfs mount -a || fail "mount -a"; b=$(now)
+    sample files_mount $((b - a))
 }
 
 # rotate K NAME...: run the commands starting at the K-th (mod count)
@@ -242,12 +302,13 @@ wrong) # ROUND [base]
     fi
     ;;
 check) rotate "$2" 'v_check' ;;
+files) rotate "$2" 'v_gate_files' 'v_get_files' 'v_load_files' 'v_mount_files' ;;
 import)
     zpool import -d /var/lib/kgbench.img -o cachefile=none bench || fail import
     zfs list -H -o name -t filesystem -r bench | wc -l
     zfs list -H -o name -t snapshot -r bench | wc -l
     ;;
-*) fail "usage: kgbench unlock|wrong|check ROUND | import" ;;
+*) fail "usage: kgbench unlock|wrong|check|files ROUND | import" ;;
 esac
 BENCH
 }
@@ -337,6 +398,10 @@ def run(t):
     t.note(f"boots done at {time.monotonic() - started:.0f}s")
     save()
 
+    for k in range(ROUNDS):
+        rc, out = t.sh(f"bash /kgvm/bench.sh files {k}", timeout=600)
+        collect(out, samples)
+    t.note(f"boot span taken apart at {time.monotonic() - started:.0f}s")
     rc, out = t.sh("bash /kgvm/bench.sh import", timeout=600)
     t.check(rc == 0, f"bench pool imported (filesystems, snapshots: {' '.join(out.split())})")
     for k in range(CHECK_ROUNDS):
@@ -391,6 +456,8 @@ def write_results(t, samples, boots, took):
         write_check(samples, put)
     if boots["on"] and boots["off"]:
         write_boots(boots, put)
+    if have(*(f"files_{n}" for n in ("gate", "get", "load", "mount_l", "mount"))):
+        write_files(samples, put)
     put("bench_run_s", f"{took:.0f}", "boots and measurements, after the install boot")
     put("accel", t.cfg.accel)
     (t.cfg.results / "bench.tsv").write_text("".join(f"{n}\t{v}\n" for n, v in tsv))
@@ -433,6 +500,26 @@ def write_boots(boots, put):
     # boot without keygate does too (in zfs-mount.service).
     put("boot_added_ms", f"{(med(on) - med(off)) / 1000:.0f}",
         "median multi-user enabled - median disabled; goal <= 100")
+
+
+def write_files(samples, put):
+    """keygate's boot span taken apart in the last boot: the gate by hand,
+    the zfs calls it makes, and what loading the keys costs `zfs mount -a -l`
+    (the boot without keygate)."""
+    m = {n: med(samples[f"files_{n}"]) / 1000 for n in ("gate", "get", "load", "mount_l", "mount")}
+    for n, how in (("gate", "keygate gate, both file keys locked"),
+                   ("get", "its one zfs get, same argv"),
+                   ("load", "its two zfs load-key, at once"),
+                   ("mount_l", "zfs mount -a -l, both keys locked"),
+                   ("mount", "zfs mount -a, keys loaded")):
+        xs = samples[f"files_{n}"]
+        put(f"boot_{n}_by_hand_ms", f"{m[n]:.0f}", f"median of {len(xs)}, {spread(xs)}; {how}")
+    put("boot_keygate_own_ms", f"{m['gate'] - m['get'] - m['load']:.0f}",
+        "gate - get - load: keygate's own part of its span")
+    keys = m["mount_l"] - m["mount"]
+    put("boot_keys_in_mount_ms", f"{keys:.0f}", "mount -a -l - mount -a: the keys loaded without keygate")
+    put("boot_added_floor_ms", f"{m['get'] + m['load'] - keys:.0f}",
+        "get + load - keys_in_mount: what the zfs calls alone add on this accelerator")
 
 
 def rewrite(results):
