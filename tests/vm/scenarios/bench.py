@@ -109,6 +109,8 @@ cat <<'BENCH'
 set -u
 PASS=hunter2hunter2
 WRONG=wrongwrong99
+# The properties of keygate's one zfs get (src/zfs/get.rs PROPERTIES).
+PROPS=encryption,encryptionroot,keyformat,keylocation,keystatus,mountpoint
 # KGB_BASE: an earlier keygate build, measured too where given (check, wrong)
 KGB_BASE=${KGB_BASE:-$(command -v keygate-base || true)}
 D=${KGB_DIR:-/run/kgbench}
@@ -217,7 +219,7 @@ v_wrong() { # a waiting gate on a pty, 4 roots: wrong passphrase to the next pro
 }
 
 v_check() { # keygate check vs its bare zfs get vs zfs get -r without -t
-    local a b p=encryption,encryptionroot,keyformat,keylocation,keystatus,mountpoint
+    local a b p=$PROPS
     local rc=0
     a=$(now); keygate check bench >/dev/null || rc=$?; b=$(now)
     [ $rc -le 1 ] || fail "keygate check rc=$rc"
@@ -243,27 +245,25 @@ lock_files() {
         zfs unload-key "$r" || fail "unload-key $r"
     done
 }
-files_ok() { [ "$(zfs get -H -o value keystatus nest/f1 nest/f2 | sort -u)" = available ] || fail "$1 left nest/f1, nest/f2 locked"; }
 v_gate_files() { # the gate as keygate.service runs it, both file keys locked
     lock_files
     local a b rc=0
     a=$(now); keygate --service-manager none gate >/dev/null 2>&1 || rc=$?; b=$(now)
     [ $rc = 0 ] || fail "keygate gate rc=$rc"
-    files_ok "keygate gate"
+    keys_ok nest || fail "keygate gate left nest/f1, nest/f2 locked"
     sample files_gate $((b - a))
     zfs mount -a
 }
 v_get_files() { # the one zfs get keygate makes at boot (same argv)
     local a b
-    a=$(now); zfs get -H -p -o name,property,value,source -r -t filesystem,volume \
-        encryption,encryptionroot,keyformat,keylocation,keystatus,mountpoint >/dev/null || fail get; b=$(now)
+    a=$(now); zfs get -H -p -o name,property,value,source -r -t filesystem,volume $PROPS >/dev/null || fail get; b=$(now)
     sample files_get $((b - a))
 }
 v_load_files() { # the two zfs load-key keygate then runs, at once
     lock_files
     local a b
     a=$(now); zfs load-key nest/f1 & zfs load-key nest/f2; wait; b=$(now)
-    files_ok "zfs load-key"
+    keys_ok nest || fail "zfs load-key left nest/f1, nest/f2 locked"
     sample files_load $((b - a))
     zfs mount -a
 }
@@ -271,7 +271,7 @@ v_mount_files() { # without keygate: zfs mount -a -l, against zfs mount -a
     lock_files
     local a b
     a=$(now); zfs mount -a -l || fail "mount -a -l"; b=$(now)
-    files_ok "zfs mount -a -l"
+    keys_ok nest || fail "zfs mount -a -l left nest/f1, nest/f2 locked"
     sample files_mount_l $((b - a))
     zfs unmount nest/f1 && zfs unmount nest/f2 || fail unmount
     a=$(now); zfs mount -a || fail "mount -a"; b=$(now)
@@ -456,7 +456,7 @@ def write_results(t, samples, boots, took):
         write_check(samples, put)
     if boots["on"] and boots["off"]:
         write_boots(boots, put)
-    if have(*(f"files_{n}" for n in ("gate", "get", "load", "mount_l", "mount"))):
+    if have(*(f"files_{n}" for n, _ in FILES_PARTS)):
         write_files(samples, put)
     put("bench_run_s", f"{took:.0f}", "boots and measurements, after the install boot")
     put("accel", t.cfg.accel)
@@ -502,16 +502,20 @@ def write_boots(boots, put):
         "median multi-user enabled - median disabled; goal <= 100")
 
 
+# The parts of keygate's boot span taken by hand (bench.sh files).
+FILES_PARTS = (("gate", "keygate gate, both file keys locked"),
+               ("get", "its one zfs get, same argv"),
+               ("load", "its two zfs load-key, at once"),
+               ("mount_l", "zfs mount -a -l, both keys locked"),
+               ("mount", "zfs mount -a, keys loaded"))
+
+
 def write_files(samples, put):
     """keygate's boot span taken apart in the last boot: the gate by hand,
     the zfs calls it makes, and what loading the keys costs `zfs mount -a -l`
     (the boot without keygate)."""
-    m = {n: med(samples[f"files_{n}"]) / 1000 for n in ("gate", "get", "load", "mount_l", "mount")}
-    for n, how in (("gate", "keygate gate, both file keys locked"),
-                   ("get", "its one zfs get, same argv"),
-                   ("load", "its two zfs load-key, at once"),
-                   ("mount_l", "zfs mount -a -l, both keys locked"),
-                   ("mount", "zfs mount -a, keys loaded")):
+    m = {n: med(samples[f"files_{n}"]) / 1000 for n, _ in FILES_PARTS}
+    for n, how in FILES_PARTS:
         xs = samples[f"files_{n}"]
         put(f"boot_{n}_by_hand_ms", f"{m[n]:.0f}", f"median of {len(xs)}, {spread(xs)}; {how}")
     put("boot_keygate_own_ms", f"{m['gate'] - m['get'] - m['load']:.0f}",
